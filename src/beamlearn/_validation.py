@@ -1,0 +1,118 @@
+"""Input checks shared by the whole library.
+
+Every check raises :class:`ValueError` (or :class:`TypeError` for wrong kinds) whose message names the
+offending parameter and the allowed range, so that bad input is never silently clipped.
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Integral, Real
+
+import torch
+
+__all__ = [
+    "check_int",
+    "check_positive",
+    "check_nonnegative",
+    "check_probability",
+    "check_channel",
+    "check_complex",
+    "check_power",
+]
+
+
+def check_int(name: str, value, minimum: int | None = None, maximum: int | None = None) -> int:
+    """Return ``value`` as int, raising if it is not an integer in ``[minimum, maximum]``."""
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    value = int(value)
+    lo = "-inf" if minimum is None else str(minimum)
+    hi = "inf" if maximum is None else str(maximum)
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise ValueError(f"{name} must be an integer in [{lo}, {hi}], got {value}")
+    return value
+
+
+def _as_float(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    return float(value)
+
+
+def check_positive(name: str, value) -> float:
+    """Return ``value`` as float, raising unless it is finite and > 0."""
+    v = _as_float(name, value)
+    if not (math.isfinite(v) and v > 0):
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return v
+
+
+def check_nonnegative(name: str, value) -> float:
+    """Return ``value`` as float, raising unless it is finite and >= 0."""
+    v = _as_float(name, value)
+    if not (math.isfinite(v) and v >= 0):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return v
+
+
+def check_probability(name: str, value, *, open_upper: bool = False) -> float:
+    """Return ``value`` as float, raising unless it lies in [0, 1] (or [0, 1))."""
+    v = _as_float(name, value)
+    ok = 0.0 <= v < 1.0 if open_upper else 0.0 <= v <= 1.0
+    if not (math.isfinite(v) and ok):
+        rng = "[0, 1)" if open_upper else "[0, 1]"
+        raise ValueError(f"{name} must lie in {rng}, got {value!r}")
+    return v
+
+
+def check_power(name: str, value, like: torch.Tensor | None = None) -> torch.Tensor | float:
+    """Validate a power or noise variance given as a float or a tensor broadcastable to the batch.
+
+    Tensors are checked on the host only when they are small (a check of a large tensor would force a
+    device synchronisation); they must be real, finite and > 0.
+    """
+    if isinstance(value, torch.Tensor):
+        if value.is_complex():
+            raise TypeError(f"{name} must be real, got a complex tensor")
+        if value.numel() <= 4096 and not bool(torch.all(torch.isfinite(value) & (value > 0))):
+            raise ValueError(f"{name} must be finite and > 0 everywhere")
+        return value
+    return check_positive(name, value)
+
+
+def check_complex(name: str, x) -> torch.Tensor:
+    """Raise unless ``x`` is a complex torch tensor."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if not x.is_complex():
+        raise TypeError(f"{name} must be a complex tensor (complex64 or complex128), got {x.dtype}")
+    return x
+
+
+def check_channel(
+    name: str,
+    h,
+    *,
+    min_dim: int = 2,
+    num_users: int | None = None,
+    num_antennas: int | None = None,
+    check_finite: bool = True,
+) -> torch.Tensor:
+    """Check a channel tensor ``[..., K, N]`` or ``[..., K, Nr, N]``.
+
+    Raises if it is not complex, has too few dimensions, the wrong number of users or antennas, or
+    holds NaN/inf values.
+    """
+    check_complex(name, h)
+    if h.dim() < min_dim:
+        raise ValueError(f"{name} must have at least {min_dim} dimensions [..., K, N], got shape {tuple(h.shape)}")
+    if num_antennas is not None and h.shape[-1] != num_antennas:
+        raise ValueError(
+            f"{name} must have N={num_antennas} BS antennas in its last dimension, got shape {tuple(h.shape)}"
+        )
+    if num_users is not None and h.shape[-min_dim] != num_users:
+        raise ValueError(f"{name} must have K={num_users} users, got shape {tuple(h.shape)}")
+    if check_finite and not bool(torch.isfinite(torch.view_as_real(h)).all()):
+        raise ValueError(f"{name} holds non-finite values (NaN or inf); channels must be finite")
+    return h

@@ -1,0 +1,92 @@
+"""Common interface of all channel sources."""
+
+from __future__ import annotations
+
+import abc
+from typing import Sequence
+
+import torch
+
+from .._validation import check_int
+
+__all__ = ["ChannelModel", "make_generator", "complex_normal"]
+
+
+def make_generator(seed: int | None, device: torch.device | str | None) -> torch.Generator | None:
+    """A ``torch.Generator`` on ``device`` seeded with ``seed`` (``None`` -> the global RNG)."""
+    if seed is None:
+        return None
+    check_int("seed", seed, 0)
+    g = torch.Generator(device=torch.device(device) if device is not None else "cpu")
+    g.manual_seed(int(seed))
+    return g
+
+
+def complex_normal(shape, generator, device, dtype, variance: float = 1.0) -> torch.Tensor:
+    """i.i.d. CN(0, variance) samples of the given complex dtype."""
+    rdtype = torch.float64 if dtype == torch.complex128 else torch.float32
+    std = (variance / 2) ** 0.5
+    re = torch.randn(shape, generator=generator, device=device, dtype=rdtype)
+    im = torch.randn(shape, generator=generator, device=device, dtype=rdtype)
+    return torch.complex(re * std, im * std)
+
+
+class ChannelModel(abc.ABC):
+    """A seeded, batched source of narrowband channels.
+
+    Calling the model returns channels whose rows are the users' conjugated channel vectors, so the
+    received signal of user ``k`` for a transmit vector ``x`` is ``y_k = H[..., k, :] @ x`` (MISO) or
+    ``y_k = H[..., k, :, :] @ x`` (MIMO):
+
+    * ``[*batch, K, N]`` when the users have one antenna (``num_rx_antennas == 1``),
+    * ``[*batch, K, Nr, N]`` otherwise (or always, with ``squeeze_rx=False``).
+
+    Random numbers are drawn on ``device`` from a generator seeded with ``seed``, so the same seed on
+    the same device type gives the same channels.
+    """
+
+    num_users: int
+    num_bs_antennas: int
+    num_rx_antennas: int = 1
+
+    def __call__(
+        self,
+        batch_size: int | Sequence[int],
+        *,
+        seed: int | None = None,
+        generator: torch.Generator | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype = torch.complex64,
+        squeeze_rx: bool = True,
+    ) -> torch.Tensor:
+        batch_shape = _batch_shape(batch_size)
+        if dtype not in (torch.complex64, torch.complex128):
+            raise TypeError(f"dtype must be torch.complex64 or torch.complex128, got {dtype}")
+        if seed is not None and generator is not None:
+            raise ValueError("give at most one of seed and generator")
+        if device is None:
+            device = generator.device if generator is not None else torch.device("cpu")
+        device = torch.device(device)
+        if generator is None:
+            generator = make_generator(seed, device)
+        h = self._sample(batch_shape, generator, device, dtype)  # [*B, (F,) K, Nr, N]
+        if squeeze_rx and self.num_rx_antennas == 1:
+            h = h.squeeze(-2)
+        return h
+
+    @abc.abstractmethod
+    def _sample(self, batch_shape: tuple[int, ...], generator, device, dtype) -> torch.Tensor:
+        """Return channels ``[*batch_shape, K, Nr, N]``."""
+
+    def describe(self) -> dict:
+        """Parameters of this model, for listings and metadata."""
+        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+
+
+def _batch_shape(batch_size) -> tuple[int, ...]:
+    if isinstance(batch_size, int) and not isinstance(batch_size, bool):
+        return (check_int("batch_size", batch_size, 1),)
+    shape = tuple(batch_size)
+    for i, b in enumerate(shape):
+        check_int(f"batch_size[{i}]", b, 1)
+    return shape

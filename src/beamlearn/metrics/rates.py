@@ -1,0 +1,208 @@
+"""Achievable rates, SINR and MSE of linearly precoded multiuser downlinks.
+
+Conventions (stated once, in ``docs/conventions.md``):
+
+* channels ``h`` are ``[..., K, N]`` (single-antenna users, row k = h_k^H) or ``[..., K, Nr, N]``;
+* the precoder ``x`` is ``[..., N, K*Ns]``, the columns of user k being ``k*Ns ... k*Ns+Ns-1``; for hybrid
+  precoders pass ``analog @ digital`` (:func:`beamlearn.constraints.hybrid_precoder`);
+* data symbols have unit power, ``E[s s^H] = I``, so the transmit power is ``||x||_F^2``;
+* ``noise_var`` is the noise variance sigma^2 per receive antenna (a float or a tensor broadcastable to
+  the batch shape ``[...]``); SNR = P / sigma^2;
+* rates are in bit/s/Hz (log2).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+
+__all__ = [
+    "sinr",
+    "sum_rate",
+    "user_rates",
+    "stream_sinr",
+    "mmse_combiner",
+    "mse",
+]
+
+
+def _noise(noise_var, like: torch.Tensor) -> torch.Tensor:
+    """noise_var as a real tensor broadcastable to ``like[..., None]``-style batch shapes."""
+    rdtype = like.real.dtype
+    n = torch.as_tensor(noise_var, dtype=rdtype, device=like.device)
+    return n
+
+
+def _streams(h: torch.Tensor, x: torch.Tensor) -> int:
+    k = h.shape[-3] if h.dim() >= 3 and _is_mimo(h, x) else h.shape[-2]
+    if x.shape[-1] % k:
+        raise ValueError(f"precoder has {x.shape[-1]} columns, not a multiple of K={k} users")
+    return x.shape[-1] // k
+
+
+def _is_mimo(h: torch.Tensor, x: torch.Tensor) -> bool:
+    return h.dim() == x.dim() + 1
+
+
+def _check(h: torch.Tensor, x: torch.Tensor) -> None:
+    if h.shape[-1] != x.shape[-2]:
+        raise ValueError(
+            f"channel has N={h.shape[-1]} antennas but precoder has {x.shape[-2]} rows; "
+            f"expected channel [..., K, N] or [..., K, Nr, N] and precoder [..., N, K*Ns]"
+        )
+
+
+def sinr(h: torch.Tensor, x: torch.Tensor, noise_var) -> torch.Tensor:
+    """Per-user SINR of a MISO downlink, ``[..., K]``.
+
+    ``SINR_k = |h_k^H x_k|^2 / (sum_{l != k} |h_k^H x_l|^2 + sigma^2)`` with ``h`` ``[..., K, N]`` and
+    ``x`` ``[..., N, K]``.
+    """
+    _check(h, x)
+    g = (h @ x).abs().square()  # [..., K, K]
+    s = torch.diagonal(g, dim1=-2, dim2=-1)
+    n = _noise(noise_var, g)
+    if n.dim():
+        n = n[..., None]
+    return s / (g.sum(-1) - s + n)
+
+
+def stream_sinr(h: torch.Tensor, x: torch.Tensor, noise_var, combiner: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-stream SINR ``[..., K, Ns]`` of a MIMO downlink with linear combiners.
+
+    ``SINR_{k,l} = |c_kl^H H_k x_kl|^2 / (sum_{(i,j) != (k,l)} |c_kl^H H_k x_ij|^2 + sigma^2 ||c_kl||^2)``.
+    ``combiner`` is ``[..., K, Nr, Ns]`` (analog @ digital for hybrid combiners); default: the
+    linear MMSE combiner of :func:`mmse_combiner` (no successive interference cancellation).
+    """
+    _check(h, x)
+    if not _is_mimo(h, x):
+        return sinr(h, x, noise_var)[..., None]
+    k = h.shape[-3]
+    ns = _streams(h, x)
+    if combiner is None:
+        combiner = mmse_combiner(h, x, noise_var)
+    if combiner.shape[-1] != ns or combiner.shape[-2] != h.shape[-2]:
+        raise ValueError(f"combiner must be [..., K, Nr={h.shape[-2]}, Ns={ns}], got {tuple(combiner.shape)}")
+    g = (combiner.mH @ (h @ x.unsqueeze(-3))).abs().square()  # [..., K, Ns, K*Ns]
+    idx = torch.arange(k * ns, device=h.device).view(k, ns)
+    s = torch.gather(g, -1, idx[..., None].expand(*g.shape[:-1], 1)).squeeze(-1)
+    n = _noise(noise_var, g)
+    if n.dim():
+        n = n[..., None, None]
+    noise = n * combiner.abs().square().sum(-2)  # [..., K, Ns]
+    return s / (g.sum(-1) - s + noise)
+
+
+def mmse_combiner(h: torch.Tensor, x: torch.Tensor, noise_var) -> torch.Tensor:
+    """Linear MMSE combiners ``[..., K, Nr, Ns]``: ``c_kl = (sigma^2 I + H_k x x^H H_k^H)^{-1} H_k x_kl``."""
+    k, nr = h.shape[-3], h.shape[-2]
+    ns = _streams(h, x)
+    hx = h @ x.unsqueeze(-3)  # [..., K, Nr, K*Ns]
+    n = _noise(noise_var, hx)
+    if n.dim():
+        n = n[..., None, None, None]
+    eye = torch.eye(nr, dtype=h.dtype, device=h.device)
+    cov = hx @ hx.mH + n * eye
+    idx = torch.arange(k * ns, device=h.device).view(k, ns)
+    own = torch.gather(hx, -1, idx[:, None, :].expand(*hx.shape[:-1], ns))  # [..., K, Nr, Ns]
+    return _hpd_solve(cov, own)
+
+
+def _hpd_solve(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Solve ``a z = b`` for Hermitian positive definite ``a`` by Cholesky."""
+    l, _ = torch.linalg.cholesky_ex(a)
+    return torch.cholesky_solve(b, l)
+
+
+def _logdet_hpd(a: torch.Tensor) -> torch.Tensor:
+    l, _ = torch.linalg.cholesky_ex(a)
+    return 2 * torch.log(torch.diagonal(l, dim1=-2, dim2=-1).real).sum(-1)
+
+
+def user_rates(
+    h: torch.Tensor,
+    x: torch.Tensor,
+    noise_var,
+    *,
+    combiner: torch.Tensor | None = None,
+    form: Literal["sinr", "logdet"] = "sinr",
+) -> torch.Tensor:
+    """Per-user rates ``[..., K]`` in bit/s/Hz.
+
+    * ``form="sinr"``: ``sum_l log2(1 + SINR_{k,l})`` with per-stream linear detection
+      (:func:`stream_sinr`, MMSE combiners by default).
+    * ``form="logdet"``: ``log2 det(I + C^H H_k X_k X_k^H H_k^H C (C^H R_k C)^{-1})`` with ``R_k`` the
+      interference-plus-noise covariance; ``combiner=None`` means no combining (``C = I``: the rate of
+      an optimal, joint receiver at user k). For a single stream, or precoders that diagonalise each
+      user's whitened channel, the two forms agree; in general ``sinr <= logdet``.
+    """
+    _check(h, x)
+    if form == "sinr":
+        return torch.log2(1 + stream_sinr(h, x, noise_var, combiner)).sum(-1)
+    if form != "logdet":
+        raise ValueError(f"form must be 'sinr' or 'logdet', got {form!r}")
+    if not _is_mimo(h, x):
+        h = h.unsqueeze(-2)
+    k, nr = h.shape[-3], h.shape[-2]
+    ns = _streams(h, x)
+    hx = h @ x.unsqueeze(-3)  # [..., K, Nr, K*Ns]
+    own = torch.zeros(k, k * ns, dtype=torch.bool, device=h.device)
+    own.view(k, k, ns)[torch.arange(k), torch.arange(k)] = True
+    hx_int = hx * (~own)[:, None, :]
+    n = _noise(noise_var, hx)
+    if n.dim():
+        n = n[..., None, None, None]
+    eye = torch.eye(nr, dtype=h.dtype, device=h.device)
+    r_all = hx @ hx.mH + n * eye
+    r_int = hx_int @ hx_int.mH + n * eye
+    if combiner is not None:
+        r_all = combiner.mH @ r_all @ combiner
+        r_int = combiner.mH @ r_int @ combiner
+    return (_logdet_hpd(r_all) - _logdet_hpd(r_int)) / math.log(2)
+
+
+def sum_rate(
+    h: torch.Tensor,
+    x: torch.Tensor,
+    noise_var,
+    *,
+    combiner: torch.Tensor | None = None,
+    form: Literal["sinr", "logdet"] = "sinr",
+) -> torch.Tensor:
+    """Sum rate ``[...]`` in bit/s/Hz; see :func:`user_rates` for the two forms.
+
+    MISO: ``h`` ``[..., K, N]``, ``x`` ``[..., N, K]``:
+    ``R = sum_k log2(1 + |h_k^H x_k|^2 / (sum_{l != k} |h_k^H x_l|^2 + sigma^2))``.
+    """
+    if form == "sinr" and not _is_mimo(h, x):
+        return torch.log2(1 + sinr(h, x, noise_var)).sum(-1)
+    return user_rates(h, x, noise_var, combiner=combiner, form=form).sum(-1)
+
+
+def mse(h: torch.Tensor, x: torch.Tensor, noise_var, combiner: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-stream mean squared error ``E|c^H y_k - s_kl|^2`` ``[..., K, Ns]`` (``[..., K]`` for MISO).
+
+    ``MSE = |c^H H_k x_kl - 1|^2 + sum_{(i,j) != (k,l)} |c^H H_k x_ij|^2 + sigma^2 ||c||^2``.
+    MISO ``combiner`` is a receive gain per user ``[..., K]``; default (both cases): the MMSE receiver,
+    for which ``MSE = 1 / (1 + SINR)``.
+    """
+    _check(h, x)
+    miso = not _is_mimo(h, x)
+    if miso:
+        h = h.unsqueeze(-2)
+        if combiner is not None:
+            combiner = combiner[..., None, None]
+    k = h.shape[-3]
+    ns = _streams(h, x)
+    if combiner is None:
+        combiner = mmse_combiner(h, x, noise_var)
+    g = combiner.mH @ (h @ x.unsqueeze(-3))  # [..., K, Ns, K*Ns]
+    idx = torch.arange(k * ns, device=h.device).view(k, ns)[..., None]
+    s = torch.gather(g, -1, idx.expand(*g.shape[:-1], 1)).squeeze(-1)
+    n = _noise(noise_var, g.real)
+    if n.dim():
+        n = n[..., None, None]
+    out = (s - 1).abs().square() + g.abs().square().sum(-1) - s.abs().square() + n * combiner.abs().square().sum(-2)
+    return out.squeeze(-1) if miso else out

@@ -1,0 +1,175 @@
+"""Symbol error rate of QPSK and square M-QAM: constellations, detection, analytic and Monte Carlo SER.
+
+Detection model: stream ``(k, l)`` is received as ``z = c_kl^H y_k`` and detected coherently, i.e. the
+receiver divides by its effective gain ``g = c_kl^H H_k x_kl`` and slices to the nearest constellation
+point (per-dimension decisions). Interference from the other streams is *not* treated as Gaussian: the
+exact QPSK expression averages over every combination of interfering symbols.
+
+Constellations have unit average energy by default (``E|s|^2 = 1``), consistent with the power
+convention of :mod:`beamlearn.metrics.rates`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import torch
+
+from .._validation import check_int
+from .rates import _check, _is_mimo, _noise, _streams
+
+__all__ = [
+    "MODULATIONS",
+    "qam_constellation",
+    "detect_qam",
+    "q_function",
+    "ser_awgn",
+    "ser_qpsk_exact",
+    "ser_monte_carlo",
+]
+
+MODULATIONS = {"qpsk": 4, "16qam": 16}
+
+
+def _order(modulation: str | int) -> int:
+    if isinstance(modulation, str):
+        if modulation.lower() not in MODULATIONS:
+            raise ValueError(f"modulation must be one of {sorted(MODULATIONS)} or a square QAM order, got {modulation!r}")
+        return MODULATIONS[modulation.lower()]
+    m = check_int("modulation", modulation, 4)
+    if int(math.isqrt(m)) ** 2 != m:
+        raise ValueError(f"modulation order must be a perfect square (4, 16, 64, ...), got {m}")
+    return m
+
+
+def qam_constellation(modulation: str | int = "qpsk", *, normalize: bool = True, dtype=torch.complex64,
+                      device=None) -> torch.Tensor:
+    """Square QAM points ``[M]``: ``{(2m - sqrt(M) - 1) + j (2n - sqrt(M) - 1)}``, scaled to unit energy
+    when ``normalize`` (unnormalised QPSK is ``+-1 +- j``, energy 2; 16-QAM has energy 10)."""
+    m = _order(modulation)
+    r = math.isqrt(m)
+    rdtype = torch.float64 if dtype == torch.complex128 else torch.float32
+    lv = 2 * torch.arange(r, dtype=rdtype, device=device) - r + 1
+    pts = torch.complex(lv[:, None].expand(r, r), lv[None, :].expand(r, r)).flatten()
+    if normalize:
+        pts = pts / math.sqrt(2 * (m - 1) / 3)
+    return pts.to(dtype)
+
+
+def detect_qam(z: torch.Tensor, modulation: str | int = "qpsk", *, normalize: bool = True) -> torch.Tensor:
+    """Nearest-point detection of equalised samples ``z`` (any shape) on the square QAM grid."""
+    m = _order(modulation)
+    r = math.isqrt(m)
+    scale = math.sqrt(2 * (m - 1) / 3) if normalize else 1.0
+
+    def slice_(v):
+        idx = torch.clamp(torch.floor((v * scale + r) / 2), 0, r - 1)  # level index 0..r-1
+        return (2 * idx - r + 1) / scale
+
+    return torch.complex(slice_(z.real), slice_(z.imag))
+
+
+def q_function(x: torch.Tensor) -> torch.Tensor:
+    """Gaussian tail ``Q(x) = 0.5 erfc(x / sqrt(2))``."""
+    return 0.5 * torch.special.erfc(x / math.sqrt(2))
+
+
+def ser_awgn(snr, modulation: str | int = "qpsk") -> torch.Tensor:
+    """Analytic SER of square M-QAM on an AWGN channel, ``snr = E_s / sigma^2`` (linear).
+
+    ``P_e = 1 - (1 - 2 (1 - 1/sqrt(M)) Q(sqrt(3 snr / (M - 1))))^2``; for QPSK this is
+    ``2 Q(sqrt(snr)) - Q(sqrt(snr))^2``.
+    """
+    m = _order(modulation)
+    snr = torch.as_tensor(snr, dtype=torch.float64) if not isinstance(snr, torch.Tensor) else snr
+    p = 2 * (1 - 1 / math.sqrt(m)) * q_function(torch.sqrt(3 * snr / (m - 1)))
+    return 1 - (1 - p) ** 2
+
+
+def _effective(h, x, combiner):
+    """Effective gains ``G[..., K, Ns, D] = c_kl^H H_k x_ij`` and combiner norms ``[..., K, Ns]``."""
+    _check(h, x)
+    if not _is_mimo(h, x):
+        h = h.unsqueeze(-2)
+        if combiner is not None:
+            combiner = combiner[..., None, None]
+    k, nr = h.shape[-3], h.shape[-2]
+    ns = _streams(h, x)
+    if combiner is None:
+        if ns != 1 or nr != 1:
+            raise ValueError("combiner is required for multi-antenna users: pass [..., K, Nr, Ns]")
+        combiner = torch.ones(*h.shape[:-1], 1, dtype=h.dtype, device=h.device)
+    g = combiner.mH @ (h @ x.unsqueeze(-3))  # [..., K, Ns, K*Ns]
+    cn = combiner.abs().square().sum(-2)  # [..., K, Ns]
+    return g, cn, k, ns
+
+
+def ser_qpsk_exact(h: torch.Tensor, x: torch.Tensor, noise_var, combiner: torch.Tensor | None = None,
+                   *, max_streams: int = 9) -> torch.Tensor:
+    """Exact per-stream QPSK SER ``[..., K, Ns]`` with unit-energy symbols and coherent detection.
+
+    Conditions on the desired symbol ``(1 + j)/sqrt(2)`` (QPSK symmetry) and averages
+    ``P_R + P_I - P_R P_I`` over all ``4^(D-1)`` combinations of the ``D - 1`` interfering symbols, where
+    ``P_R = Q((1/sqrt(2) + Re(i/g)) / s)``, ``i`` the interference, ``g`` the own effective gain and
+    ``s = sigma ||c|| / (sqrt(2) |g|)``. ``D = K*Ns`` must not exceed ``max_streams``.
+    """
+    g, cn, k, ns = _effective(h, x, combiner)
+    d = k * ns
+    if d > max_streams:
+        raise ValueError(f"exact QPSK SER enumerates 4^(D-1) symbol combinations; D=K*Ns={d} exceeds max_streams={max_streams}")
+    flat = torch.arange(d, device=h.device).view(k, ns)
+    own = torch.gather(g, -1, flat[..., None].expand(*g.shape[:-1], 1)).squeeze(-1)  # [..., K, Ns]
+    rel = g / own[..., None]  # interference relative to own gain; own entry = 1
+    qpsk = qam_constellation("qpsk", dtype=h.dtype, device=h.device)
+    combos = torch.tensor(list(itertools.product(range(4), repeat=d)), device=h.device)  # [4^D, D]
+    sym = qpsk[combos]  # [C, D]
+    # keep combos whose own symbol is (1+j)/sqrt(2) for each stream: select rows per stream below
+    target = qpsk[3]  # (+1 +1j)/sqrt(2)
+    z = rel @ sym.T  # [..., K, Ns, C]  (noise-free equalised outputs)
+    mask = (sym.T == target)[flat]  # [K, Ns, C]: combos where this stream sends the target symbol
+    n = _noise(noise_var, cn)
+    if n.dim():
+        n = n[..., None, None]
+    s = torch.sqrt(n * cn / 2) / own.abs()  # [..., K, Ns]
+    pr = q_function(z.real / s[..., None])
+    pi = q_function(z.imag / s[..., None])
+    pe = pr + pi - pr * pi
+    return (pe * mask).sum(-1) / mask.sum(-1)
+
+
+def ser_monte_carlo(h: torch.Tensor, x: torch.Tensor, noise_var, modulation: str | int = "qpsk",
+                    *, combiner: torch.Tensor | None = None, num_symbols: int = 10000,
+                    generator: torch.Generator | None = None) -> torch.Tensor:
+    """Monte Carlo per-stream SER ``[..., K, Ns]``: transmit ``num_symbols`` random symbol vectors per
+    channel, add CN(0, sigma^2) noise at every receive antenna, combine, equalise by the effective gain
+    and detect. Each estimate is a mean of ``num_symbols`` Bernoulli trials."""
+    num_symbols = check_int("num_symbols", num_symbols, 1)
+    m = _order(modulation)
+    _check(h, x)
+    miso = not _is_mimo(h, x)
+    hh = h.unsqueeze(-2) if miso else h
+    cc = None if combiner is None else (combiner[..., None, None] if miso else combiner)
+    g, cn, k, ns = _effective(hh, x, cc)
+    if cc is None:
+        cc = torch.ones(*hh.shape[:-1], 1, dtype=h.dtype, device=h.device)
+    d = k * ns
+    pts = qam_constellation(m, dtype=h.dtype, device=h.device)
+    batch = g.shape[:-3]
+    idx = torch.randint(m, (*batch, d, num_symbols), generator=generator, device=h.device)
+    s = pts[idx]  # [..., D, T]
+    nr = hh.shape[-2]
+    rdtype = h.real.dtype
+    std = torch.sqrt(_noise(noise_var, cn) / 2)
+    if std.dim():
+        std = std[..., None, None, None]
+    noise = torch.complex(torch.randn((*batch, k, nr, num_symbols), generator=generator, device=h.device, dtype=rdtype),
+                          torch.randn((*batch, k, nr, num_symbols), generator=generator, device=h.device, dtype=rdtype)) * std
+    y = hh @ (x @ s).unsqueeze(-3) + noise  # [..., K, Nr, T]
+    z = cc.mH @ y  # [..., K, Ns, T]
+    flat = torch.arange(d, device=h.device).view(k, ns)
+    own = torch.gather(g, -1, flat[..., None].expand(*g.shape[:-1], 1))  # [..., K, Ns, 1]
+    shat = detect_qam(z / own, m)
+    sent = s.reshape(*batch, k, ns, num_symbols)
+    err = (shat - sent).abs() > 1e-3 / math.sqrt(m)
+    return err.to(rdtype).mean(-1)

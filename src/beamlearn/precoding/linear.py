@@ -1,0 +1,131 @@
+"""Fully digital linear precoders: MRT, ZF and regularised ZF (batched, closed form).
+
+All return a precoder ``[..., N, K]`` (or ``[..., N, K*Nr]`` for multi-antenna users, one stream per
+receive antenna) with total power ``||X||_F^2 = P`` (``normalization="total"``, uniform scaling) or
+equal power per stream ``||x_k||^2 = P/K`` (``"per_stream"``, the normalisation of Sionna's
+``rzf_precoding_matrix``/``cbf_precoding_matrix``).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+
+from .._validation import check_nonnegative, check_power
+from ..constraints import normalize_power
+from .base import Beamformers, BeamformingMethod, user_channels
+
+__all__ = ["mrt_precoder", "zf_precoder", "rzf_precoder", "MRT", "ZF", "RZF"]
+
+Normalization = Literal["total", "per_stream"]
+
+
+def _stack(h: torch.Tensor) -> torch.Tensor:
+    """``[..., K, Nr, N] -> [..., K*Nr, N]`` (each receive antenna a virtual single-antenna user)."""
+    return h.flatten(-3, -2)
+
+
+def _gram_solve(h: torch.Tensor, alpha) -> torch.Tensor:
+    """``H^H (H H^H + alpha I)^{-1}`` by Cholesky in user space (K x K), guarded for rank deficiency."""
+    k = h.shape[-2]
+    t = h @ h.mH
+    eps = torch.finfo(h.real.dtype).eps
+    tr = torch.diagonal(t, dim1=-2, dim2=-1).real.sum(-1)
+    a = torch.as_tensor(alpha, dtype=tr.dtype, device=h.device)
+    load = a + 10 * eps * tr  # tiny diagonal loading keeps rank-deficient channels finite
+    t = t + load[..., None, None] * torch.eye(k, dtype=h.dtype, device=h.device)
+    l, _ = torch.linalg.cholesky_ex(t)
+    z = torch.cholesky_solve(h, l)  # (H H^H + a I)^{-1} H
+    return z.mH
+
+
+def mrt_precoder(h: torch.Tensor, power, *, normalization: Normalization = "total") -> torch.Tensor:
+    """Maximum-ratio transmission ``X ∝ H^H`` (``h`` ``[..., K, N]``)."""
+    return normalize_power(h.mH, power, per_stream=normalization == "per_stream")
+
+
+def zf_precoder(h: torch.Tensor, power, *, normalization: Normalization = "total") -> torch.Tensor:
+    """Zero forcing ``X ∝ H^H (H H^H)^{-1}`` (``h`` ``[..., K, N]``, K <= N).
+
+    With total-power scaling the ZF sum rate has the closed form
+    ``K log2(1 + P / (sigma^2 ||H^+||_F^2))``.
+    """
+    if h.shape[-2] > h.shape[-1]:
+        raise ValueError(f"zero forcing needs K <= N; got K={h.shape[-2]} users (streams) and N={h.shape[-1]} antennas")
+    return normalize_power(_gram_solve(h, 0.0), power, per_stream=normalization == "per_stream")
+
+
+def rzf_precoder(h: torch.Tensor, power, noise_var=None, *, alpha=None,
+                 normalization: Normalization = "total") -> torch.Tensor:
+    """Regularised ZF ``X ∝ H^H (H H^H + alpha I)^{-1}``.
+
+    Default ``alpha = K sigma^2 / P`` (the MMSE-optimal regularisation for i.i.d. channels); give
+    ``alpha`` explicitly to override (then ``noise_var`` is not needed).
+    """
+    if alpha is None:
+        if noise_var is None:
+            raise ValueError("rzf_precoder needs noise_var (for alpha = K sigma^2 / P) or an explicit alpha")
+        check_power("noise_var", noise_var)
+        check_power("power", power)
+        p = torch.as_tensor(power, dtype=h.real.dtype, device=h.device)
+        n = torch.as_tensor(noise_var, dtype=h.real.dtype, device=h.device)
+        alpha = h.shape[-2] * n / p
+    elif not isinstance(alpha, torch.Tensor):
+        check_nonnegative("alpha", alpha)
+    return normalize_power(_gram_solve(h, alpha), power, per_stream=normalization == "per_stream")
+
+
+class _Linear(BeamformingMethod):
+    def __init__(self, num_streams: int | None = None, normalization: Normalization = "total"):
+        super().__init__()
+        if normalization not in ("total", "per_stream"):
+            raise ValueError(f"normalization must be 'total' or 'per_stream', got {normalization!r}")
+        self.num_streams = num_streams
+        self.normalization = normalization
+
+    def config(self) -> dict:
+        return {"num_streams": self.num_streams, "normalization": self.normalization}
+
+    def _prepare(self, h):
+        if self.num_streams is None:
+            return h, None
+        hm = user_channels(h, self.num_streams)
+        nr = hm.shape[-2]
+        if self.num_streams != nr:
+            raise ValueError(
+                f"{self.name} serves one stream per receive antenna: num_streams must equal Nr={nr}, got {self.num_streams}"
+            )
+        eye = torch.eye(nr, dtype=h.dtype, device=h.device).expand(*hm.shape[:-1], nr)
+        return _stack(hm), eye
+
+    def forward(self, h, power, noise_var) -> Beamformers:
+        hs, comb = self._prepare(h)
+        return Beamformers(precoder=self._precode(hs, power, noise_var), combiner=comb)
+
+
+class MRT(_Linear):
+    """Maximum-ratio transmission (conjugate beamforming)."""
+
+    name = "mrt"
+
+    def _precode(self, h, power, noise_var):
+        return mrt_precoder(h, power, normalization=self.normalization)
+
+
+class ZF(_Linear):
+    """Zero-forcing precoding."""
+
+    name = "zf"
+
+    def _precode(self, h, power, noise_var):
+        return zf_precoder(h, power, normalization=self.normalization)
+
+
+class RZF(_Linear):
+    """Regularised zero forcing with ``alpha = K sigma^2 / P``."""
+
+    name = "rzf"
+
+    def _precode(self, h, power, noise_var):
+        return rzf_precoder(h, power, noise_var, normalization=self.normalization)
