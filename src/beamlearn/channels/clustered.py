@@ -58,6 +58,8 @@ class ClusteredChannel(ChannelModel):
         aod_range, zod_range, aoa_range: (low, high) ranges of the mean angles, radians.
         aod_spread, zod_spread, aoa_spread: intra-cluster spread (``None``: i.i.d. rays over the range).
         spread_distribution: ``"laplacian"`` or ``"uniform"``.
+        uniform_in: ``"angle"`` (angles uniform over their ranges) or ``"sine"`` (the azimuth ranges
+            hold values of ``sin(angle)`` in [-1, 1], drawn uniformly: uniform spatial frequency).
         normalization: ``"none"``, ``"paths"`` or ``"frobenius"``.
         max_delay: if > 0, path delays are drawn ``U(0, max_delay)`` seconds.
         frequencies: baseband frequencies (Hz) at which to evaluate a frequency-selective channel; the
@@ -81,6 +83,7 @@ class ClusteredChannel(ChannelModel):
         zod_spread: float | None = None,
         aoa_spread: float | None = None,
         spread_distribution: Literal["laplacian", "uniform"] = "laplacian",
+        uniform_in: Literal["angle", "sine"] = "angle",
         normalization: Normalization = "none",
         max_delay: float = 0.0,
         frequencies: Sequence[float] | None = None,
@@ -105,6 +108,13 @@ class ClusteredChannel(ChannelModel):
         if spread_distribution not in ("laplacian", "uniform"):
             raise ValueError(f"spread_distribution must be 'laplacian' or 'uniform', got {spread_distribution!r}")
         self.spread_distribution = spread_distribution
+        if uniform_in not in ("angle", "sine"):
+            raise ValueError(f"uniform_in must be 'angle' or 'sine', got {uniform_in!r}")
+        if uniform_in == "sine":
+            for name, r in (("aod_range", self.aod_range), ("aoa_range", self.aoa_range)):
+                if r[0] < -1 or r[1] > 1:
+                    raise ValueError(f"with uniform_in='sine', {name} holds sine values and must lie in [-1, 1], got {r}")
+        self.uniform_in = uniform_in
         if normalization not in ("none", "paths", "frobenius"):
             raise ValueError(f"normalization must be one of 'none', 'paths', 'frobenius', got {normalization!r}")
         self.normalization = normalization
@@ -143,6 +153,9 @@ class ClusteredChannel(ChannelModel):
         aod = self._angles(self.aod_range, self.aod_spread, shape, generator, device, rdtype)
         zod = self._angles(self.zod_range, self.zod_spread, shape, generator, device, rdtype)
         aoa = self._angles(self.aoa_range, self.aoa_spread, shape, generator, device, rdtype)
+        if self.uniform_in == "sine":  # the ranges held sin(angle): map back to angles
+            aod = torch.asin(aod.clamp(-1, 1))
+            aoa = torch.asin(aoa.clamp(-1, 1))
         delays = None
         if self.max_delay > 0:
             delays = self.max_delay * torch.rand((*shape, p), generator=generator, device=device, dtype=rdtype)

@@ -11,9 +11,9 @@ The transmit update is computed in user space: with ``G`` the stacked rows ``U_j
 (``[K*Ns, N]``) and ``M = blockdiag(E_j / alpha_j)``, the push-through identity gives
 ``V(mu) = G^H (G G^H + mu M)^{-1}``, a ``K*Ns x K*Ns`` Hermitian positive-definite solve. The Lagrange
 multiplier ``mu >= 0`` is the smallest value with ``||V(mu)||_F^2 <= P``; it is found for every channel at
-once by a fixed number of geometric bisection steps between ``mu_lo`` and a provable upper bound
-``mu_hi = sqrt(tr(G G^H) / P) * max_k(alpha_k tr W_k)`` (from ``lambda_min(E_k) >= 1 / tr(W_k)``), with
-no per-sample loop and no host synchronisation. When ``mu > 0`` the result is rescaled to exactly
+once by a fixed number of Newton (default) or geometric bisection steps inside ``[mu_lo, mu_hi]`` with
+the provable upper bound ``mu_hi = sqrt(tr(G G^H) / P) * max_k(alpha_k tr W_k)`` (from
+``lambda_min(E_k) >= 1 / tr(W_k)``), with no per-sample loop and no host synchronisation. When ``mu > 0`` the result is rescaled to exactly
 ``||V||_F^2 = P`` (the optimum meets the power constraint with equality).
 """
 
@@ -71,7 +71,8 @@ def wmmse(
     weights: torch.Tensor | None = None,
     iterations: int = 100,
     init: str | torch.Tensor | Sequence[str] = "rzf",
-    mu_steps: int = 32,
+    mu_steps: int | None = None,
+    mu_search: str = "newton",
     return_history: bool = False,
     generator: torch.Generator | None = None,
 ):
@@ -85,8 +86,12 @@ def wmmse(
         iterations: fixed number of iterations (no data-dependent stopping, so no host syncs).
         init: ``"rzf"``, ``"mrt"``, ``"zf"``, ``"random"``, an initial precoder tensor, or a sequence
             of names: each is run and the best final weighted sum rate is kept per channel.
-        mu_steps: geometric bisection steps for the multiplier; the bracket spans a factor 1e12, so
-            the relative error of mu after s steps is about ``27.6 / 2^s`` (6e-9 for 32 steps).
+        mu_search: how the multiplier is found, with a fixed step count: ``"newton"`` (default: Newton
+            on the secular function ``1/sqrt(p(mu))``, monotone from the left, quadratic near the root;
+            12 steps) or ``"bisection"`` (geometric bisection of a bracket spanning a factor 1e12;
+            relative error of mu about ``27.6 / 2^s``, 32 steps). Either way the result is rescaled to
+            exactly ``||V||_F^2 = P`` when ``mu > 0``.
+        mu_steps: number of search steps (default 12 for Newton, 32 for bisection).
         return_history: also return the weighted sum rate (log-det form, bit/s/Hz) of the iterates
             ``[..., iterations + 1]`` (index 0 is the initial point).
 
@@ -95,6 +100,10 @@ def wmmse(
         ``[..., K, Nr, Ns]`` (``None`` for single-antenna users); and the history if requested.
     """
     iterations = check_int("iterations", iterations, 0)
+    if mu_search not in ("newton", "bisection"):
+        raise ValueError(f"mu_search must be 'newton' or 'bisection', got {mu_search!r}")
+    if mu_steps is None:
+        mu_steps = 12 if mu_search == "newton" else 32
     mu_steps = check_int("mu_steps", mu_steps, 1, 200)
     check_power("power", power)
     check_power("noise_var", noise_var)
@@ -112,7 +121,7 @@ def wmmse(
         if not names:
             raise ValueError("init must name at least one initialisation")
         runs = [wmmse(h, power, noise_var, num_streams=num_streams, weights=weights, iterations=iterations,
-                      init=name, mu_steps=mu_steps, return_history=True, generator=generator) for name in names]
+                      init=name, mu_steps=mu_steps, mu_search=mu_search, return_history=True, generator=generator) for name in names]
         final = torch.stack([r[1][..., -1] for r in runs])  # [R, ...]
         best = final.argmax(0)  # [...]
         pick = lambda ts: _select(ts, best)  # noqa: E731
@@ -161,21 +170,38 @@ def wmmse(
         mu_hi = mu_hi.clamp_min(torch.finfo(rdtype).tiny)
         mu_lo = mu_hi * 1e-12
 
-        def power_at(mu):
-            z, _ = _chol_solve(t + mu[..., None, None] * m, torch.eye(k * ns, dtype=t.dtype, device=t.device).expand_as(t))
-            return (z.mH @ t @ z).diagonal(dim1=-2, dim2=-1).real.sum(-1), z
+        eye_t = torch.eye(k * ns, dtype=t.dtype, device=t.device).expand_as(t)
 
-        p_lo, z_lo = power_at(mu_lo)
+        def power_at(mu, deriv=False):
+            z, _ = _chol_solve(t + mu[..., None, None] * m, eye_t)  # Z = (T + mu M)^{-1}, Hermitian
+            a = z @ t @ z
+            pw = a.diagonal(dim1=-2, dim2=-1).real.sum(-1)  # ||G^H Z||_F^2 = tr(Z T Z)
+            if not deriv:
+                return pw, z, None
+            dp = -2 * (a @ m @ z).diagonal(dim1=-2, dim2=-1).real.sum(-1)  # d/dmu tr(Z T Z)
+            return pw, z, dp
+
+        p_lo, z_lo, _ = power_at(mu_lo)
         feasible0 = p_lo <= p_b
-        lo, hi = torch.log(mu_lo), torch.log(mu_hi)
-        for _ in range(mu_steps):
-            mid = 0.5 * (lo + hi)
-            pm, _ = power_at(torch.exp(mid))
-            above = pm > p_b
-            lo = torch.where(above, mid, lo)
-            hi = torch.where(above, hi, mid)
-        _, z_hi = power_at(torch.exp(hi))
-        z = torch.where(feasible0[..., None, None], z_lo, z_hi)
+        if mu_search == "newton":
+            # Newton on the concave secular function 1/sqrt(p(mu)) - 1/sqrt(P) (as for trust-region
+            # subproblems): started left of the root it increases monotonically to it, never past it.
+            mu = mu_lo
+            for _ in range(mu_steps):
+                pm, _, dp = power_at(mu, deriv=True)
+                step = 2 * pm * (1 - torch.sqrt(pm / p_b)) / torch.where(dp < 0, dp, -torch.ones_like(dp))
+                mu = torch.where(pm > p_b, (mu + step).clamp(mu_lo, mu_hi), mu)
+        else:
+            lo, hi = torch.log(mu_lo), torch.log(mu_hi)
+            for _ in range(mu_steps):
+                mid = 0.5 * (lo + hi)
+                pm, _, _ = power_at(torch.exp(mid))
+                above = pm > p_b
+                lo = torch.where(above, mid, lo)
+                hi = torch.where(above, hi, mid)
+            mu = torch.exp(hi)
+        _, z_mu, _ = power_at(mu)
+        z = torch.where(feasible0[..., None, None], z_lo, z_mu)
         v = g.mH @ z
         v_scaled = normalize_power(v, p)
         v = torch.where(feasible0[..., None, None], v, v_scaled)
@@ -211,17 +237,18 @@ class WMMSE(BeamformingMethod):
     name = "wmmse"
 
     def __init__(self, num_streams: int | None = None, iterations: int = 100, init: str | Sequence[str] = "rzf",
-                 mu_steps: int = 32):
+                 mu_steps: int | None = None, mu_search: str = "newton"):
         super().__init__()
         self.num_streams = num_streams
         self.iterations = check_int("iterations", iterations, 0)
         self.init = init if isinstance(init, str) else tuple(init)
         self.mu_steps = mu_steps
+        self.mu_search = mu_search
 
     def config(self) -> dict:
         return {"num_streams": self.num_streams, "iterations": self.iterations, "init": self.init,
-                "mu_steps": self.mu_steps}
+                "mu_steps": self.mu_steps, "mu_search": self.mu_search}
 
     def forward(self, h, power, noise_var) -> Beamformers:
         return wmmse(h, power, noise_var, num_streams=self.num_streams, iterations=self.iterations,
-                     init=self.init, mu_steps=self.mu_steps)
+                     init=self.init, mu_steps=self.mu_steps, mu_search=self.mu_search)

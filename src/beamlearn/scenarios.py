@@ -1,0 +1,233 @@
+"""Scenario configuration (validated dataclasses) and the named presets of the five systems.
+
+Power and SNR convention (see ``docs/conventions.md``): ``SNR = P / sigma^2`` with P the total transmit
+power (``||X||_F^2`` for unit-power symbols) and sigma^2 the noise variance per receive antenna. A
+scenario keeps either the noise fixed (``power_reference="noise"``: sigma^2 = ``noise_var``,
+P = sigma^2 10^(SNR/10)) or the power fixed (``"power"``: P = ``power``, sigma^2 = P 10^(-SNR/10)).
+Rates of linear precoders scaled to P depend only on the SNR, but step sizes of iterative and learned
+methods do not, so each preset follows its paper's convention.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ._validation import check_int, check_positive
+from .channels import ULA, UPA, ChannelModel, ClusteredChannel, CorrelatedRayleighChannel, RayleighChannel
+
+__all__ = ["ChannelSpec", "Scenario", "PRESETS", "get_scenario", "list_scenarios"]
+
+CHANNEL_KINDS = ("rayleigh", "correlated-rayleigh", "clustered")
+
+
+@dataclass(frozen=True)
+class ChannelSpec:
+    """Which channel model a scenario draws from, and its parameters.
+
+    ``kind`` is one of ``rayleigh``, ``correlated-rayleigh``, ``clustered``; ``params`` are passed to
+    :class:`RayleighChannel`, :class:`CorrelatedRayleighChannel` or :class:`ClusteredChannel` (for the
+    clustered model, ``bs_array`` may be ``"ula"`` (default) or ``("upa", rows, cols)`` and
+    ``bs_array_normalize``/``ue_array_normalize`` control the 1/sqrt(N) of the steering vectors).
+    """
+
+    kind: str = "rayleigh"
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.kind not in CHANNEL_KINDS:
+            raise ValueError(f"channel kind must be one of {CHANNEL_KINDS}, got {self.kind!r}")
+
+    def build(self, num_users: int, num_bs_antennas: int, num_rx_antennas: int) -> ChannelModel:
+        p = dict(self.params)
+        if self.kind == "rayleigh":
+            return RayleighChannel(num_users, num_bs_antennas, num_rx_antennas, **p)
+        if self.kind == "correlated-rayleigh":
+            return CorrelatedRayleighChannel(num_users, num_bs_antennas, num_rx_antennas, **p)
+        arr = p.pop("bs_array", "ula")
+        bs_norm = p.pop("bs_array_normalize", True)
+        ue_norm = p.pop("ue_array_normalize", True)
+        if arr == "ula":
+            bs = ULA(num_bs_antennas, normalize=bs_norm)
+        else:
+            _, rows, cols = arr
+            if rows * cols != num_bs_antennas:
+                raise ValueError(f"UPA of {rows}x{cols} elements does not match num_bs_antennas={num_bs_antennas}")
+            bs = UPA(rows, cols, normalize=bs_norm)
+        return ClusteredChannel(num_users, bs, ULA(num_rx_antennas, normalize=ue_norm), **p)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A downlink multiuser scenario.
+
+    Attributes:
+        name: preset name or a label.
+        num_bs_antennas: N, BS antennas.
+        num_users: K.
+        num_rf_chains: N_RF, BS RF chains of a hybrid array, in [K*Ns, N]; ``None`` if the scenario has
+            no hybrid constraint (fully digital methods ignore it).
+        num_rx_antennas: Nr per user (1: single-antenna users, channels ``[..., K, N]``).
+        num_streams: Ns per user, in [1, Nr].
+        num_rx_rf_chains: user RF chains, in [Ns, Nr] (``None``: fully digital combining).
+        snr_db: default SNR grid in dB (``SNR = P / sigma^2``).
+        power_reference: ``"noise"`` (sigma^2 fixed) or ``"power"`` (P fixed), see the module docstring.
+        noise_var: sigma^2 when ``power_reference="noise"``.
+        power: P when ``power_reference="power"``.
+        phase_bits: phase-shifter resolution in bits (``None``: infinite resolution).
+        channel: the channel model.
+        source: where the parameters come from (spec section), for listings.
+    """
+
+    name: str
+    num_bs_antennas: int
+    num_users: int
+    num_rf_chains: int | None = None
+    num_rx_antennas: int = 1
+    num_streams: int = 1
+    num_rx_rf_chains: int | None = None
+    snr_db: tuple[float, ...] = (0.0, 5.0, 10.0, 15.0, 20.0)
+    power_reference: Literal["noise", "power"] = "noise"
+    noise_var: float = 1.0
+    power: float = 1.0
+    phase_bits: int | None = None
+    channel: ChannelSpec = field(default_factory=ChannelSpec)
+    source: str = ""
+
+    def __post_init__(self):
+        n = check_int("num_bs_antennas", self.num_bs_antennas, 1)
+        k = check_int("num_users", self.num_users, 1)
+        nr = check_int("num_rx_antennas", self.num_rx_antennas, 1)
+        ns = check_int("num_streams", self.num_streams, 1, nr)
+        if self.num_rf_chains is not None:
+            if k * ns > n:
+                raise ValueError(f"K*Ns={k * ns} streams exceed N={n} antennas; a hybrid array needs K*Ns <= N_RF <= N")
+            check_int("num_rf_chains", self.num_rf_chains, k * ns, n)
+        if self.num_rx_rf_chains is not None:
+            check_int("num_rx_rf_chains", self.num_rx_rf_chains, ns, nr)
+        if self.power_reference not in ("noise", "power"):
+            raise ValueError(f"power_reference must be 'noise' or 'power', got {self.power_reference!r}")
+        check_positive("noise_var", self.noise_var)
+        check_positive("power", self.power)
+        if self.phase_bits is not None:
+            check_int("phase_bits", self.phase_bits, 1, 24)
+        snr = tuple(float(s) for s in self.snr_db)
+        if not snr or not all(math.isfinite(s) for s in snr):
+            raise ValueError(f"snr_db must be a non-empty sequence of finite values in dB, got {self.snr_db!r}")
+        object.__setattr__(self, "snr_db", snr)
+        if not isinstance(self.channel, ChannelSpec):
+            raise TypeError("channel must be a ChannelSpec")
+        self.channel_model()  # validates the channel parameters now, not at first use
+
+    @property
+    def total_streams(self) -> int:
+        return self.num_users * self.num_streams
+
+    @property
+    def multi_antenna_users(self) -> bool:
+        return self.num_rx_antennas > 1
+
+    def power_and_noise(self, snr_db: float) -> tuple[float, float]:
+        """``(P, sigma^2)`` at ``snr_db`` under this scenario's power reference."""
+        snr_db = float(snr_db)
+        if not math.isfinite(snr_db):
+            raise ValueError(f"snr_db must be finite, got {snr_db}")
+        lin = 10 ** (snr_db / 10)
+        if self.power_reference == "noise":
+            return self.noise_var * lin, self.noise_var
+        return self.power, self.power / lin
+
+    def channel_model(self) -> ChannelModel:
+        return self.channel.build(self.num_users, self.num_bs_antennas, self.num_rx_antennas)
+
+    def replace(self, **changes) -> "Scenario":
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def summary(self) -> dict:
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("channel",)}
+        d["channel"] = {"kind": self.channel.kind, **self.channel.params}
+        return d
+
+
+_PI3 = (-math.pi / 3, math.pi / 3)
+
+PRESETS: dict[str, Scenario] = {
+    s.name: s
+    for s in [
+        Scenario(
+            name="unfolded-pga",
+            num_bs_antennas=32, num_users=4, num_rf_chains=4,
+            snr_db=(0, 5, 10, 15, 20),
+            channel=ChannelSpec("clustered", dict(num_clusters=10, rays_per_cluster=1, gain_variance=1.0,
+                                                  aod_range=(0.0, 2 * math.pi), normalization="none")),
+            source="unfolded-pga-hbf.md s2.3: ULA, 10 paths, CN(0,1) gains, AoD U(0,2pi), no extra normalisation; sigma^2=1",
+        ),
+        Scenario(
+            name="mser",
+            num_bs_antennas=64, num_users=2, num_rf_chains=8, num_rx_antennas=8, num_streams=3,
+            num_rx_rf_chains=4, snr_db=(0, 5, 10, 15, 20, 25), power_reference="power", power=1.0,
+            channel=ChannelSpec("clustered", dict(num_clusters=4, rays_per_cluster=2, gain_variance=0.1,
+                                                  aod_range=_PI3, aoa_range=_PI3, normalization="paths")),
+            source="mser-unfolding-hbf.md s3: Nc=4, Nray=2, sigma_a^2=0.1, angles U(-pi/3,pi/3), sqrt(Nt Nr/(Nc Nray)); P_T=1",
+        ),
+        Scenario(
+            name="jcehb",
+            num_bs_antennas=64, num_users=4, num_rf_chains=16, num_rx_antennas=32, num_streams=4,
+            num_rx_rf_chains=4, snr_db=(0, 5, 10, 15, 20), power_reference="power", power=1.0,
+            channel=ChannelSpec("clustered", dict(num_clusters=4, rays_per_cluster=2, gain_variance=0.1,
+                                                  aod_range=_PI3, aoa_range=_PI3, normalization="paths")),
+            source="jcehb-mixed-timescale-unfolding.md s3 (eq. 45): Nc=4, Nray=2, sigma_a^2=0.1, U(-pi/3,pi/3); P=1. "
+                   "The paper's per-user power ||F_RF F_BB,k||^2 = Ns is its own convention (not used by the baselines)",
+        ),
+        Scenario(
+            name="uplink-massive-mimo",
+            num_bs_antennas=64, num_users=6, snr_db=(0, 5, 10, 15, 20),
+            channel=ChannelSpec("clustered", dict(num_clusters=1, rays_per_cluster=10, gain_variance=1.0,
+                                                  aod_range=(-math.pi / 2, math.pi / 2), aod_spread=math.pi / 12,
+                                                  spread_distribution="uniform", normalization="none",
+                                                  bs_array_normalize=False)),
+            source="uplink-model-driven-bf.md s3.3 (S2), downlink marginal only: 10 paths in +-pi/12 around a "
+                   "U(-pi/2,pi/2) mean, unnormalised ULA; CN(0,1) path gains stand in for the paper's alpha^2 "
+                   "Rayleigh-squared gains and the fixed c*Phi front-end mismatch (the UL/DL pair generator "
+                   "belongs to that system); paper's operating point P/N0 = 10 dB",
+        ),
+        Scenario(
+            name="asnet",
+            num_bs_antennas=128, num_users=1, num_rf_chains=2, num_rx_antennas=4, num_streams=2,
+            snr_db=(-10, -5, 0, 5, 10), phase_bits=1,
+            channel=ChannelSpec("clustered", dict(num_clusters=5, rays_per_cluster=1, gain_variance=1.0,
+                                                  aod_range=(-1.0, 1.0), aoa_range=(-1.0, 1.0), uniform_in="sine",
+                                                  normalization="frobenius", bs_array_normalize=False,
+                                                  ue_array_normalize=False)),
+            source="asnet-bfnet-antenna-selection.md s2.4-2.5 tier (c) sv_iid: L=5 paths, CN(0,1), sin(angle) "
+                   "U[-1,1] at both ends, ||H||_F^2 = NR*NT per sample; 1-bit phase shifters",
+        ),
+        Scenario(
+            name="rayleigh",
+            num_bs_antennas=16, num_users=4, snr_db=(-5, 0, 5, 10, 15, 20, 25),
+            channel=ChannelSpec("rayleigh"),
+            source="i.i.d. Rayleigh CN(0,1) entries, generic reference",
+        ),
+        Scenario(
+            name="correlated-rayleigh",
+            num_bs_antennas=64, num_users=8, snr_db=(-5, 0, 5, 10, 15, 20, 25),
+            channel=ChannelSpec("correlated-rayleigh", dict(tx_correlation=0.7)),
+            source="Kronecker model, exponential BS correlation rho=0.7, generic reference",
+        ),
+    ]
+}
+
+
+def list_scenarios() -> list[str]:
+    return list(PRESETS)
+
+
+def get_scenario(name: str, **overrides) -> Scenario:
+    """The preset ``name``, optionally with some fields changed (e.g. ``num_bs_antennas=64``)."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown scenario {name!r}; choose one of {', '.join(PRESETS)}")
+    s = PRESETS[name]
+    return s.replace(**overrides) if overrides else s
