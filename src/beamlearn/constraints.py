@@ -53,9 +53,11 @@ def precoder_power(x: torch.Tensor) -> torch.Tensor:
 
 
 def _scale(power, p_now: torch.Tensor) -> torch.Tensor:
+    """``sqrt(P / p_now)`` as ``[..., 1, 1]``; 0 where ``p_now == 0`` (an all-zero precoder stays zero)."""
     p = torch.as_tensor(power, dtype=p_now.dtype, device=p_now.device)
-    tiny = torch.finfo(p_now.dtype).tiny
-    return torch.sqrt(p / p_now.clamp_min(tiny))[..., None, None]
+    root = torch.sqrt(p_now)
+    s = torch.sqrt(p) / torch.where(root > 0, root, torch.ones_like(root))
+    return torch.where(root > 0, s, torch.zeros_like(s))[..., None, None]
 
 
 def normalize_power(x: torch.Tensor, power, *, per_stream: bool = False) -> torch.Tensor:
@@ -67,11 +69,12 @@ def normalize_power(x: torch.Tensor, power, *, per_stream: bool = False) -> torc
     check_power("power", power)
     if per_stream:
         cols = x.shape[-1]
-        n = x.abs().square().sum(-2, keepdim=True)
-        p = torch.as_tensor(power, dtype=n.dtype, device=n.device)
+        root = torch.linalg.vector_norm(x, dim=-2, keepdim=True)
+        p = torch.as_tensor(power, dtype=root.dtype, device=root.device)
         if p.dim():
             p = p[..., None, None]
-        return x * torch.sqrt(p / cols / n.clamp_min(torch.finfo(n.dtype).tiny))
+        s = torch.sqrt(p / cols) / torch.where(root > 0, root, torch.ones_like(root))
+        return x * torch.where(root > 0, s, torch.zeros_like(s))
     return x * _scale(power, precoder_power(x))
 
 

@@ -55,7 +55,8 @@ class ClusteredChannel(ChannelModel):
         ue_array: a :class:`ULA`/:class:`UPA` or an int Nr (default 1: single-antenna users).
         num_clusters, rays_per_cluster: Nc, Nray.
         gain_variance: variance of each ray gain ``alpha ~ CN(0, gain_variance)``.
-        aod_range, zod_range, aoa_range: (low, high) ranges of the mean angles, radians.
+        aod_range, zod_range, aoa_range: (low, high) ranges of the mean angles, radians (default: the
+            full circle (0, 2 pi) for azimuths, or (-1, 1) with ``uniform_in="sine"``; zenith pi/2).
         aod_spread, zod_spread, aoa_spread: intra-cluster spread (``None``: i.i.d. rays over the range).
         spread_distribution: ``"laplacian"`` or ``"uniform"``.
         uniform_in: ``"angle"`` (angles uniform over their ranges) or ``"sine"`` (the azimuth ranges
@@ -76,9 +77,9 @@ class ClusteredChannel(ChannelModel):
         num_clusters: int = 1,
         rays_per_cluster: int = 10,
         gain_variance: float = 1.0,
-        aod_range: tuple[float, float] = (0.0, 2 * math.pi),
+        aod_range: tuple[float, float] | None = None,
         zod_range: tuple[float, float] = (math.pi / 2, math.pi / 2),
-        aoa_range: tuple[float, float] = (0.0, 2 * math.pi),
+        aoa_range: tuple[float, float] | None = None,
         aod_spread: float | None = None,
         zod_spread: float | None = None,
         aoa_spread: float | None = None,
@@ -98,9 +99,10 @@ class ClusteredChannel(ChannelModel):
         self.num_clusters = check_int("num_clusters", num_clusters, 1)
         self.rays_per_cluster = check_int("rays_per_cluster", rays_per_cluster, 1)
         self.gain_variance = check_positive("gain_variance", gain_variance)
-        self.aod_range = _check_range("aod_range", aod_range)
+        full = (-1.0, 1.0) if uniform_in == "sine" else (0.0, 2 * math.pi)
+        self.aod_range = _check_range("aod_range", full if aod_range is None else aod_range)
         self.zod_range = _check_range("zod_range", zod_range)
-        self.aoa_range = _check_range("aoa_range", aoa_range)
+        self.aoa_range = _check_range("aoa_range", full if aoa_range is None else aoa_range)
         for name, v in (("aod_spread", aod_spread), ("zod_spread", zod_spread), ("aoa_spread", aoa_spread)):
             if v is not None:
                 check_nonnegative(name, v)

@@ -33,7 +33,8 @@ def _gram_solve(h: torch.Tensor, alpha) -> torch.Tensor:
     eps = torch.finfo(h.real.dtype).eps
     tr = torch.diagonal(t, dim1=-2, dim2=-1).real.sum(-1)
     a = torch.as_tensor(alpha, dtype=tr.dtype, device=h.device)
-    load = a + 10 * eps * tr  # tiny diagonal loading keeps rank-deficient channels finite
+    # tiny diagonal loading keeps rank-deficient (and all-zero) channels finite
+    load = a + 10 * eps * tr + torch.finfo(tr.dtype).tiny ** 0.5
     t = t + load[..., None, None] * torch.eye(k, dtype=h.dtype, device=h.device)
     l, _ = torch.linalg.cholesky_ex(t)
     z = torch.cholesky_solve(h, l)  # (H H^H + a I)^{-1} H

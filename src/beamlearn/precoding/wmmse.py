@@ -167,7 +167,7 @@ def wmmse(
         tr_t = torch.diagonal(t, dim1=-2, dim2=-1).real.sum(-1)
         tr_w = torch.diagonal(w, dim1=-2, dim2=-1).real.sum(-1)  # [..., K]
         mu_hi = torch.sqrt(tr_t / p_b) * (alpha * tr_w).amax(-1)
-        mu_hi = mu_hi.clamp_min(torch.finfo(rdtype).tiny)
+        mu_hi = mu_hi.clamp_min(torch.finfo(rdtype).tiny ** 0.5)  # all-zero channels: keep T + mu M PD
         mu_lo = mu_hi * 1e-12
 
         eye_t = torch.eye(k * ns, dtype=t.dtype, device=t.device).expand_as(t)
