@@ -194,3 +194,12 @@ def test_bad_wmmse_arguments():
         wmmse(h, 1.0, 0.0)
     with pytest.raises(ValueError, match="mu_search"):
         wmmse(h, 1.0, 1.0, mu_search="golden")
+
+
+def test_wmmse_scalar_fast_path_equals_general_path():
+    h = _pga_channels(50, 16)
+    for p in (1.0, 100.0):
+        a, ha = wmmse(h, p, 1.0, iterations=15, return_history=True)
+        b, hb = wmmse(h, p, 1.0, iterations=15, return_history=True, _force_general=True)
+        assert (a.precoder - b.precoder).abs().max() < 1e-12
+        assert (ha - hb).abs().max() < 1e-10
