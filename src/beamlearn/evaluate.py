@@ -76,10 +76,10 @@ def evaluate(
     configuration ``run.json`` and ``sum_rate_vs_snr.png``; with ``resume``, pairs already present in
     a previous ``results.csv`` of the same configuration are not computed again.
     """
-    names = resolve_methods(methods, scenario)
     snrs = [float(s) for s in (scenario.snr_db if snr_db is None else snr_db)]
     if not snrs or not all(math.isfinite(s) for s in snrs):
         raise ValueError(f"snr_db must be a non-empty list of finite values, got {snr_db!r}")
+    names = resolve_methods(methods, scenario, snrs)
     batch_size = check_int("batch_size", batch_size, 1)
     if isinstance(dtype, str):
         if dtype not in _DTYPES:
@@ -122,7 +122,7 @@ def evaluate(
     built = {}
     for name, snr in todo:
         if name not in built:
-            built[name] = build_method(name, scenario).to(device)
+            built[name] = build_method(name, scenario, snrs).to(device)
         bar.set_postfix_str(f"{name} @ {snr:g} dB")
         p, s2 = scenario.power_and_noise(snr)
         r, secs = method_sum_rates(built[name], h, p, s2, batch_size, bar)

@@ -1,0 +1,67 @@
+"""Learned methods trained at one SNR each, selected by the SNR of the call.
+
+Unfolded networks learn step sizes whose good values depend strongly on the SNR (the unfolded-PGA
+spec, s4), so the library keeps one model per SNR. :class:`PerSNRModels` makes such a family look like
+one method with the common call ``method(h, power, noise_var)``: the SNR ``10 log10(P / sigma^2)`` of
+the call picks the model.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+
+from .precoding.base import Beamformers, BeamformingMethod
+
+__all__ = ["PerSNRModels"]
+
+
+class PerSNRModels(BeamformingMethod):
+    """A family of models indexed by training SNR (dB), loaded lazily by ``loader(snr_db)``.
+
+    ``power`` and ``noise_var`` must be scalars; an SNR with no model (within ``tolerance_db``) raises
+    a ``ValueError`` listing the SNRs available.
+    """
+
+    learned = True
+
+    def __init__(self, name: str, snrs: list[float], loader: Callable[[float], BeamformingMethod],
+                 tolerance_db: float = 1e-6, hint: str = ""):
+        super().__init__()
+        self.name = name
+        self.snrs = sorted(float(s) for s in snrs)
+        self._loader = loader
+        self.tolerance_db = tolerance_db
+        self.hint = hint
+        self.models = torch.nn.ModuleDict()
+
+    def config(self) -> dict:
+        return {"name": self.name, "snrs": self.snrs}
+
+    def model_for(self, snr_db: float) -> BeamformingMethod:
+        match = [s for s in self.snrs if abs(s - snr_db) <= self.tolerance_db]
+        if not match:
+            avail = ", ".join(f"{s:g}" for s in self.snrs) or "none"
+            raise ValueError(f"{self.name}: no model trained at {snr_db:g} dB; available SNRs (dB): {avail}. {self.hint}".rstrip())
+        key = f"{match[0]:g}".replace(".", "p").replace("-", "m")
+        if key not in self.models:
+            model = self._loader(match[0])
+            ref = next(iter(self.models.values()), None)
+            if ref is not None:
+                p = next(ref.parameters(), None)
+                if p is not None:
+                    model = model.to(p.device)
+            self.models[key] = model
+        return self.models[key]
+
+    def forward(self, h, power, noise_var) -> Beamformers:
+        if isinstance(power, torch.Tensor) or isinstance(noise_var, torch.Tensor):
+            if (isinstance(power, torch.Tensor) and power.numel() != 1) or (
+                    isinstance(noise_var, torch.Tensor) and noise_var.numel() != 1):
+                raise ValueError(f"{self.name}: power and noise_var must be scalars (one model per SNR)")
+            power, noise_var = float(power), float(noise_var)
+        snr_db = 10 * math.log10(power / noise_var)
+        model = self.model_for(snr_db).to(h.device)
+        return model(h, power, noise_var)
