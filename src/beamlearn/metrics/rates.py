@@ -18,6 +18,8 @@ from typing import Literal
 
 import torch
 
+from .._ops import abs2, per_user_product
+
 __all__ = [
     "sinr",
     "sum_rate",
@@ -61,7 +63,7 @@ def sinr(h: torch.Tensor, x: torch.Tensor, noise_var) -> torch.Tensor:
     ``x`` ``[..., N, K]``.
     """
     _check(h, x)
-    g = (h @ x).abs().square()  # [..., K, K]
+    g = abs2(h @ x)  # [..., K, K]
     s = torch.diagonal(g, dim1=-2, dim2=-1)
     n = _noise(noise_var, g)
     if n.dim():
@@ -85,13 +87,13 @@ def stream_sinr(h: torch.Tensor, x: torch.Tensor, noise_var, combiner: torch.Ten
         combiner = mmse_combiner(h, x, noise_var)
     if combiner.shape[-1] != ns or combiner.shape[-2] != h.shape[-2]:
         raise ValueError(f"combiner must be [..., K, Nr={h.shape[-2]}, Ns={ns}], got {tuple(combiner.shape)}")
-    g = (combiner.mH @ (h @ x.unsqueeze(-3))).abs().square()  # [..., K, Ns, K*Ns]
+    g = abs2(combiner.mH @ per_user_product(h, x))  # [..., K, Ns, K*Ns]
     idx = torch.arange(k * ns, device=h.device).view(k, ns)
     s = torch.gather(g, -1, idx[..., None].expand(*g.shape[:-1], 1)).squeeze(-1)
     n = _noise(noise_var, g)
     if n.dim():
         n = n[..., None, None]
-    noise = n * combiner.abs().square().sum(-2)  # [..., K, Ns]
+    noise = n * abs2(combiner).sum(-2)  # [..., K, Ns]
     return s / (g.sum(-1) - s + noise)
 
 
@@ -99,7 +101,7 @@ def mmse_combiner(h: torch.Tensor, x: torch.Tensor, noise_var) -> torch.Tensor:
     """Linear MMSE combiners ``[..., K, Nr, Ns]``: ``c_kl = (sigma^2 I + H_k x x^H H_k^H)^{-1} H_k x_kl``."""
     k, nr = h.shape[-3], h.shape[-2]
     ns = _streams(h, x)
-    hx = h @ x.unsqueeze(-3)  # [..., K, Nr, K*Ns]
+    hx = per_user_product(h, x)  # [..., K, Nr, K*Ns]
     n = _noise(noise_var, hx)
     if n.dim():
         n = n[..., None, None, None]
@@ -147,7 +149,7 @@ def user_rates(
         h = h.unsqueeze(-2)
     k, nr = h.shape[-3], h.shape[-2]
     ns = _streams(h, x)
-    hx = h @ x.unsqueeze(-3)  # [..., K, Nr, K*Ns]
+    hx = per_user_product(h, x)  # [..., K, Nr, K*Ns]
     own = torch.zeros(k, k * ns, dtype=torch.bool, device=h.device)
     own.view(k, k, ns)[torch.arange(k), torch.arange(k)] = True
     hx_int = hx * (~own)[:, None, :]
@@ -198,11 +200,11 @@ def mse(h: torch.Tensor, x: torch.Tensor, noise_var, combiner: torch.Tensor | No
     ns = _streams(h, x)
     if combiner is None:
         combiner = mmse_combiner(h, x, noise_var)
-    g = combiner.mH @ (h @ x.unsqueeze(-3))  # [..., K, Ns, K*Ns]
+    g = combiner.mH @ per_user_product(h, x)  # [..., K, Ns, K*Ns]
     idx = torch.arange(k * ns, device=h.device).view(k, ns)[..., None]
     s = torch.gather(g, -1, idx.expand(*g.shape[:-1], 1)).squeeze(-1)
     n = _noise(noise_var, g.real)
     if n.dim():
         n = n[..., None, None]
-    out = (s - 1).abs().square() + g.abs().square().sum(-1) - s.abs().square() + n * combiner.abs().square().sum(-2)
+    out = abs2(s - 1) + abs2(g).sum(-1) - abs2(s) + n * abs2(combiner).sum(-2)
     return out.squeeze(-1) if miso else out

@@ -16,6 +16,7 @@ import math
 
 import torch
 
+from .._ops import abs2, per_user_product
 from .._validation import check_int
 from .rates import _check, _is_mimo, _noise, _streams
 
@@ -100,8 +101,8 @@ def _effective(h, x, combiner):
         if ns != 1 or nr != 1:
             raise ValueError("combiner is required for multi-antenna users: pass [..., K, Nr, Ns]")
         combiner = torch.ones(*h.shape[:-1], 1, dtype=h.dtype, device=h.device)
-    g = combiner.mH @ (h @ x.unsqueeze(-3))  # [..., K, Ns, K*Ns]
-    cn = combiner.abs().square().sum(-2)  # [..., K, Ns]
+    g = combiner.mH @ per_user_product(h, x)  # [..., K, Ns, K*Ns]
+    cn = abs2(combiner).sum(-2)  # [..., K, Ns]
     return g, cn, k, ns
 
 

@@ -24,6 +24,7 @@ from typing import Sequence
 
 import torch
 
+from .._ops import abs2, per_user_product
 from .._validation import check_int, check_power
 from ..constraints import normalize_power
 from .base import Beamformers, BeamformingMethod, user_channels
@@ -154,13 +155,13 @@ def wmmse(
         if scalar:  # single-antenna users, one stream: every K x K block below is a scalar
             a = hm.squeeze(-2) @ v  # [..., K, K], a[k, j] = h_k^H v_j
             own = torch.diagonal(a, dim1=-2, dim2=-1)
-            tot = a.abs().square().sum(-1) + (s2[..., None] if s2.dim() else s2)
+            tot = abs2(a).sum(-1) + (s2[..., None] if s2.dim() else s2)
             u = (own / tot)[..., None, None]  # MMSE receive gains
-            e = (1 - own.abs().square() / tot).clamp_min(torch.finfo(rdtype).tiny)  # MSE = 1/(1+SINR)
+            e = (1 - abs2(own) / tot).clamp_min(torch.finfo(rdtype).tiny)  # MSE = 1/(1+SINR)
             rate = -(alpha * torch.log(e)).sum(-1) / math.log(2)
             e = e.to(hm.dtype)[..., None, None]
             return u, e, 1 / e, rate
-        hv = hm @ v.unsqueeze(-3)  # [..., K, Nr, K*Ns]
+        hv = per_user_product(hm, v)  # [..., K, Nr, K*Ns]
         own = torch.gather(hv, -1, idx[:, None, :].expand(*hv.shape[:-1], ns))  # [..., K, Nr, Ns]
         u, _ = _chol_solve(hv @ hv.mH + s2_b * eye_r, own)  # MMSE receivers
         e = eye_s - u.mH @ own  # [..., K, Ns, Ns]
