@@ -6,4 +6,4 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/bootstrap.sh
 beamlearn evaluate --scenario unfolded-pga --methods all --snr-db 0,5,10,15,20 \
-  --channels 2000 --seed 0 --out results/demo "$@"
+  --channels 500 --seed 0 --out results/demo "$@"

@@ -64,6 +64,29 @@ def _build_unfolded_pga(sc: Scenario) -> BeamformingMethod:
                         hint="Train one with `beamlearn train unfolded-pga --snr-db X`.")
 
 
+def _build_hybrid(cls_name: str):
+    def build(sc: Scenario) -> BeamformingMethod:
+        from . import hybrid
+
+        return getattr(hybrid, cls_name)(num_rf_chains=sc.num_rf_chains)
+
+    return build
+
+
+def _miso(sc: Scenario, snrs=None) -> str | None:
+    if sc.num_rx_antennas != 1:
+        return f"is for single-antenna users, scenario has Nr={sc.num_rx_antennas}"
+    if sc.num_users > sc.num_bs_antennas:
+        return f"needs K <= N, scenario has K={sc.num_users} > N={sc.num_bs_antennas}"
+    return None
+
+
+def _build_sca(sc: Scenario) -> BeamformingMethod:
+    from .hybrid import SCA
+
+    return SCA()
+
+
 def _build_pga(sc: Scenario) -> BeamformingMethod:
     from .hybrid import PGA
 
@@ -92,6 +115,14 @@ METHODS: dict[str, MethodInfo] = {
                    lambda sc: WMMSE(num_streams=_streams(sc), iterations=100)),
         MethodInfo("capacity", "upper reference: cooperative-receiver SVD / water-filling capacity",
                    lambda sc: CapacityBound(num_streams=_streams(sc)), kind="bound"),
+        MethodInfo("sca", "fully digital sum-rate SCA precoder (Tran et al. 2012), 20 iterations, batched barrier solver",
+                   _build_sca, _miso),
+        MethodInfo("sca-rmm", "SCA digital precoder factorised by MO-AltMin (two-stage hybrid baseline)",
+                   _build_hybrid("SCARMM"), lambda sc, snrs=None: _hybrid_miso(sc), kind="hybrid"),
+        MethodInfo("mo-altmin", "MO-AltMin (Yu et al. 2016) factorisation of the WMMSE precoder",
+                   _build_hybrid("MOAltMin"), lambda sc, snrs=None: _hybrid_miso(sc), kind="hybrid"),
+        MethodInfo("omp", "spatially sparse precoding by OMP (El Ayach et al. 2014) on a 4N-angle ULA codebook, of the WMMSE precoder",
+                   _build_hybrid("OMPHybrid"), lambda sc, snrs=None: _hybrid_miso(sc), kind="hybrid"),
         MethodInfo("pga", "conventional PGA hybrid beamforming (Algorithm 1), 30 iterations, J=10, mu=0.01, lambda=1e-4",
                    _build_pga, lambda sc, snrs=None: _hybrid_miso(sc), kind="hybrid"),
         MethodInfo("unfolded-pga", "deep-unfolded PGA, 10 layers, shipped model trained at the evaluation SNR",
