@@ -1,13 +1,12 @@
 import math
 
-import numpy as np
 import pytest
 import torch
 
 from beamlearn.channels import RayleighChannel
 from beamlearn.constraints import normalize_power
 from beamlearn.metrics import (detect_qam, mmse_combiner, mse, qam_constellation, ser_awgn, ser_monte_carlo,
-                               ser_qpsk_exact, sinr, stream_sinr, sum_rate, user_rates)
+                               ser_qpsk_exact, sinr, stream_sinr, sum_rate)
 from beamlearn.precoding import mrt_precoder, zf_precoder
 
 C128 = torch.complex128

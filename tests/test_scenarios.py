@@ -1,7 +1,5 @@
-import math
 
 import pytest
-import torch
 
 from beamlearn.scenarios import PRESETS, ChannelSpec, Scenario, get_scenario
 

@@ -8,7 +8,6 @@ Uses an SVD, so it is a reference, not a hot path.
 
 from __future__ import annotations
 
-import math
 
 import torch
 

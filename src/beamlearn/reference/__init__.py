@@ -25,3 +25,22 @@ __all__ = [
     "zf_numpy",
     "zf_numpy_batch",
 ]
+
+# PGA hybrid beamforming (Algorithm 1 of the unfolded-PGA paper), per sample
+from .numpy_pga import (  # noqa: E402
+    conventional_pga_steps,
+    hybrid_sum_rate_numpy,
+    pga_gradients_numpy,
+    pga_init_numpy,
+    pga_numpy,
+    pga_numpy_batch,
+)
+
+__all__ += [
+    "conventional_pga_steps",
+    "hybrid_sum_rate_numpy",
+    "pga_gradients_numpy",
+    "pga_init_numpy",
+    "pga_numpy",
+    "pga_numpy_batch",
+]

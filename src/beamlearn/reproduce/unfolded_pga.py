@@ -19,9 +19,7 @@ model per SNR into ``out_dir/models`` first (resumable, about 1-4 minutes per mo
 
 from __future__ import annotations
 
-import json
 import math
-import time
 from pathlib import Path
 from typing import Sequence
 
@@ -132,7 +130,7 @@ def reproduce_unfolded_pga(
         p, s2 = sc.power_and_noise(s)
         r, secs = method_sum_rates(method, hh, p, s2, batch_size=1000)
         rates[(m, s)], seconds[(m, s)] = r.cpu(), secs
-        from ..unfolded.pga_net import atomic_torch_save
+        from ..io import atomic_torch_save
 
         atomic_torch_save({"rates": r.cpu(), "seconds": secs}, f)
 

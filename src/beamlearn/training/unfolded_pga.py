@@ -39,7 +39,8 @@ import torch
 
 from ..io import write_csv, write_json
 from ..scenarios import PRESETS, get_scenario
-from ..unfolded.pga_net import UnfoldedPGA, atomic_torch_save
+from ..io import atomic_torch_save
+from ..unfolded.pga_net import UnfoldedPGA
 
 __all__ = ["TrainConfig", "train_unfolded_pga", "evaluate_layers"]
 

@@ -19,36 +19,18 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
-from pathlib import Path
-from typing import Any
 
 import torch
 
 from .._validation import check_complex, check_int, check_power
 from ..hybrid.pga import _check_bool, pga_init, run_pga
+from ..io import atomic_torch_save
 from ..precoding.base import Beamformers, BeamformingMethod
 
 __all__ = ["UnfoldedPGA", "atomic_torch_save"]
 
 FORMAT = "beamlearn.unfolded-pga"
 FORMAT_VERSION = 1
-
-
-def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
-    """``torch.save`` to a temporary file in the target folder, then rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class UnfoldedPGA(BeamformingMethod):
