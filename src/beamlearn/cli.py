@@ -13,6 +13,8 @@ train_app = typer.Typer(no_args_is_help=True, help="Train a learned method.")
 reproduce_app = typer.Typer(no_args_is_help=True, help="Reproduce a paper's figures and claims.")
 app.add_typer(train_app, name="train")
 app.add_typer(reproduce_app, name="reproduce")
+dataset_app = typer.Typer(no_args_is_help=True, help="Build and inspect channel datasets on disk.")
+app.add_typer(dataset_app, name="dataset")
 
 
 def _floats(text: str, name: str) -> list[float]:
@@ -38,6 +40,7 @@ def evaluate(
     batch_size: int = typer.Option(2000, min=1, help="Channels per batch."),
     resume: bool = typer.Option(True, help="Reuse finished (method, SNR) rows of a previous run in OUT."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
+    dataset: Optional[Path] = typer.Option(None, help="Evaluate on the channels of this dataset file (see `beamlearn dataset build`) instead of drawing them; N and K follow the file."),
 ):
     """Compare methods on a scenario: prints a sum-rate-vs-SNR table, writes CSV and PNG."""
     from . import evaluate as ev
@@ -46,14 +49,81 @@ def evaluate(
     try:
         sc = get_scenario(scenario)
         snrs = _floats(snr_db, "--snr-db") if snr_db is not None else None
+        h = None
+        if dataset is not None:
+            h, sc = _dataset_channels(dataset, sc, channels)
         rows = ev.evaluate(sc, methods, snrs, num_channels=channels, seed=seed, device=device, dtype=dtype,
-                           batch_size=batch_size, out_dir=out, resume=resume, progress=progress)
+                           batch_size=batch_size, out_dir=out, resume=resume, progress=progress, channels=h)
     except (ValueError, TypeError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2)
-    typer.echo(f"scenario {sc.name}: mean sum rate [bit/s/Hz] over {channels} channels (seed {seed})")
+    where = f"dataset {dataset}" if dataset is not None else f"seed {seed}"
+    n = rows[0]["channels"] if rows else channels
+    typer.echo(f"scenario {sc.name}: mean sum rate [bit/s/Hz] over {n} channels ({where})")
     typer.echo(ev.format_table(rows))
     typer.echo(f"wrote {out / 'results.csv'} and {out / 'sum_rate_vs_snr.png'}")
+
+
+def _dataset_channels(path: Path, sc, channels: int):
+    """Channels of a dataset file (at most ``channels`` of them, from the start) and the scenario
+    adapted to the file's N and K (hybrid RF chains kept when still valid)."""
+    from .datasets import load_channels
+
+    h, header = load_channels(path)
+    k, n = h.shape[1], h.shape[-1]
+    nr = h.shape[2] if h.dim() == 4 else 1
+    changes = {}
+    if (sc.num_bs_antennas, sc.num_users, sc.num_rx_antennas) != (n, k, nr):
+        rf = sc.num_rf_chains
+        if rf is not None and not (k * sc.num_streams <= rf <= n):
+            rf = None
+        streams = min(sc.num_streams, nr)
+        changes = dict(name=f"{sc.name}@{path.name}", num_bs_antennas=n, num_users=k, num_rx_antennas=nr,
+                       num_streams=streams, num_rf_chains=rf, num_rx_rf_chains=None)
+    else:
+        changes = dict(name=f"{sc.name}@{path.name}")
+    return h[:channels], sc.replace(**changes)
+
+
+@dataset_app.command("build")
+def dataset_build(
+    source: str = typer.Option(..., help="rayleigh, clustered-ula, 3gpp-umi, 3gpp-uma, 3gpp-rma or rt:SCENE (e.g. rt:munich)."),
+    users: int = typer.Option(..., min=1, help="Users K."),
+    antennas: int = typer.Option(..., min=1, help="BS antennas N."),
+    drops: int = typer.Option(..., min=1, help="Number of channel realisations (drops)."),
+    seed: int = typer.Option(0, min=0, help="Seed; the same seed gives the same file."),
+    out: Path = typer.Option(..., help="Output file (.blch)."),
+    chunk_size: int = typer.Option(100, min=1, help="Drops per resumable chunk."),
+    dtype: str = typer.Option("complex64", help="complex64 or complex128."),
+    resume: bool = typer.Option(True, help="Reuse finished chunks of an interrupted build."),
+    progress: bool = typer.Option(True, help="Show a progress bar."),
+):
+    """Draw channels from a source and write them, with metadata, to a dataset file."""
+    from .datasets import build_dataset
+
+    try:
+        header = build_dataset(source, users, antennas, drops, seed, out, chunk_size=chunk_size, dtype=dtype,
+                               progress=progress, resume=resume)
+    except (ValueError, TypeError, ImportError) as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2)
+    typer.echo(f"wrote {out}: shape {header['shape']} {header['dtype']}, sha256 {header['sha256'][:16]}...")
+
+
+@dataset_app.command("info")
+def dataset_info(path: Path = typer.Argument(..., help="Dataset file.")):
+    """Print a dataset's header (shape, dtype, checksum, source metadata) and verify its data."""
+    import json
+
+    from .datasets import load_channels
+
+    try:
+        _, header = load_channels(path)
+    except (ValueError, TypeError) as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2)
+    typer.echo(json.dumps(header, indent=2, sort_keys=True))
+    typer.echo("data verified (SHA-256 matches)")
 
 
 @app.command()
@@ -98,6 +168,7 @@ def train_unfolded_pga(
     dtype: str = typer.Option("complex64", help="Training precision: complex64 or complex128."),
     resume: bool = typer.Option(True, help="Continue from OUT/checkpoint.pt if present."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
+    dataset: Optional[Path] = typer.Option(None, help="Train and validate on this dataset file (first drops train, next validate)."),
 ):
     """Train an unfolded PGA model at one SNR (unsupervised, the paper's recipe)."""
     from .training import TrainConfig, train_unfolded_pga as train
@@ -105,7 +176,8 @@ def train_unfolded_pga(
     try:
         cfg = TrainConfig(snr_db=snr_db, layers=layers, inner_steps=inner_steps, epochs=epochs,
                           train_channels=train_channels, val_channels=val_channels, batch_size=batch_size,
-                          lr=lr, lr_decay=lr_decay, loss=loss, seed=seed, dtype=dtype)
+                          lr=lr, lr_decay=lr_decay, loss=loss, seed=seed, dtype=dtype,
+                          dataset=None if dataset is None else str(dataset))
         summary = train(cfg, out, progress=progress, resume=resume, log=typer.echo)
     except (ValueError, TypeError) as e:
         typer.echo(f"error: {e}", err=True)

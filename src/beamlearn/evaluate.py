@@ -99,6 +99,10 @@ def evaluate(
     config = {"scenario": scenario.summary(), "methods": names, "snr_db": snrs, "channels": num_channels,
               "seed": seed, "device": device.type, "dtype": str(dtype).removeprefix("torch."),
               "channel_source": "scenario" if channels is None else "given"}
+    if channels is not None:  # identify the given channels, so a resumed run never mixes two data sets
+        import hashlib
+
+        config["channels_sha256"] = hashlib.sha256(h.cpu().numpy().tobytes()).hexdigest()
     config = json.loads(json.dumps(config, default=str))
     rows: list[dict] = []
     out = Path(out_dir) if out_dir is not None else None
@@ -123,6 +127,8 @@ def evaluate(
     for name, snr in todo:
         if name not in built:
             built[name] = build_method(name, scenario, snrs).to(device)
+            with torch.no_grad():  # warm-up outside the timing (lazy library initialisation)
+                built[name](h[:2], *scenario.power_and_noise(snr))
         bar.set_postfix_str(f"{name} @ {snr:g} dB")
         p, s2 = scenario.power_and_noise(snr)
         r, secs = method_sum_rates(built[name], h, p, s2, batch_size, bar)

@@ -84,6 +84,9 @@ class TrainConfig:
             validation always runs in complex128.
         include_ln2, inner_projection, num_rf_chains: passed to :class:`UnfoldedPGA`.
         scenario: a single-antenna-user scenario preset supplying channels and the noise variance.
+        dataset: optional channel dataset file (:mod:`beamlearn.datasets`); its first
+            ``train_channels`` drops train and the next ``val_channels`` validate, instead of channels
+            drawn from the scenario. Its K and N must match the scenario's.
     """
 
     snr_db: float = 10.0
@@ -102,6 +105,7 @@ class TrainConfig:
     inner_projection: bool = True
     num_rf_chains: int | None = None
     scenario: str = "unfolded-pga"
+    dataset: str | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "snr_db", _real("snr_db", self.snr_db))
@@ -236,10 +240,22 @@ def _train(config: TrainConfig, out_dir, progress: bool, resume: bool, log) -> d
 
     sc = get_scenario(config.scenario)
     power, noise_var = sc.power_and_noise(config.snr_db)
-    cm = sc.channel_model()
     dtype = DTYPES[config.dtype]
-    h_train = cm(config.train_channels, seed=config.train_seed, dtype=torch.complex128).to(dtype)
-    h_val = cm(config.val_channels, seed=config.val_seed, dtype=torch.complex128)
+    if config.dataset is not None:
+        from ..datasets import load_channels
+
+        h_all, _ = load_channels(config.dataset, num_users=sc.num_users, num_antennas=sc.num_bs_antennas)
+        need = config.train_channels + config.val_channels
+        if h_all.dim() != 3 or h_all.shape[0] < need:
+            raise ValueError(f"dataset {config.dataset} has {h_all.shape[0]} drops of shape {tuple(h_all.shape[1:])}; "
+                             f"training needs {need} single-antenna-user drops (train_channels + val_channels)")
+        h_all = h_all.to(torch.complex128)
+        h_train = h_all[:config.train_channels].to(dtype)
+        h_val = h_all[config.train_channels:need]
+    else:
+        cm = sc.channel_model()
+        h_train = cm(config.train_channels, seed=config.train_seed, dtype=torch.complex128).to(dtype)
+        h_val = cm(config.val_channels, seed=config.val_seed, dtype=torch.complex128)
     lr0 = config.learning_rate
 
     model = config.build_model()
