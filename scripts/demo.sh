@@ -4,6 +4,6 @@
 # Extra arguments are passed to `beamlearn evaluate` (e.g. --device cuda, --channels 10000).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-source scripts/bootstrap.sh
+source scripts/bootstrap.sh ""  # (an explicit argument: otherwise it would see this script's arguments)
 beamlearn evaluate --scenario unfolded-pga --methods all --snr-db 0,5,10,15,20 \
   --channels 500 --seed 0 --out results/demo "$@"
