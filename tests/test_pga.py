@@ -15,15 +15,6 @@ from beamlearn.scenarios import get_scenario
 C64, C128 = torch.complex64, torch.complex128
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # tiny batched ops: several intra-op threads on a shared CPU are many times slower
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def spec_channels(b, n, k, p, seed):
     """The reference sampler of spec s2.3 (numpy RNG order fixed by the spec); rows h_k^H."""
     rng = np.random.default_rng(seed)

@@ -67,17 +67,6 @@ def _channels(name: str, seed: int = 7) -> torch.Tensor:
     raise ValueError(name)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    # These are tiny batches (20 channels of 32 x 4): intra-op threading gains nothing, and on a shared
-    # 2-core machine busy-waiting torch threads made this module 100x slower (60 s instead of 1 s)
-    # while another process ran. Restored afterwards so other test modules are unaffected.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _power(snr_db: float) -> float:
     return 10 ** (snr_db / 10)  # noise_var = 1
 

@@ -56,15 +56,6 @@ TOL_FACTOR = 100.0
 ITER_TOL = 1e-13
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # tiny batched ops: several intra-op threads on a shared CPU are many times slower
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def channels() -> torch.Tensor:
     return get_scenario("unfolded-pga").channel_model()(BATCH, seed=SEED, dtype=C128)

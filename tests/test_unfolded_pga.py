@@ -20,14 +20,6 @@ from beamlearn.unfolded import UnfoldedPGA
 C64, C128 = torch.complex64, torch.complex128
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def channels(b, seed, dtype=C128, device="cpu"):
     return get_scenario("unfolded-pga").channel_model()(b, seed=seed, dtype=dtype, device=device)
 
