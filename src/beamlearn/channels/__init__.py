@@ -4,6 +4,7 @@ from .arrays import ULA, UPA
 from .base import ChannelModel, complex_normal, make_generator
 from .clustered import ChannelPaths, ClusteredChannel
 from .rayleigh import CorrelatedRayleighChannel, RayleighChannel, exponential_correlation
+from .tr38901 import THREEGPP_SOURCES, TR38901Channel, make_3gpp_source  # Sionna is imported on first use
 
 __all__ = [
     "ULA",
@@ -13,7 +14,10 @@ __all__ = [
     "ClusteredChannel",
     "CorrelatedRayleighChannel",
     "RayleighChannel",
+    "THREEGPP_SOURCES",
+    "TR38901Channel",
     "complex_normal",
     "exponential_correlation",
+    "make_3gpp_source",
     "make_generator",
 ]
