@@ -20,6 +20,17 @@ fi
 # shellcheck disable=SC1091
 . "$_bl_venv/bin/activate"
 
+# The ray tracer (extra "rt", sionna-rt) needs LLVM on a CPU: Debian's libllvm19.
+if [[ ",$_bl_extras," == *",rt,"* ]] && ! ls /usr/lib/*/libLLVM*.so.19* >/dev/null 2>&1 \
+    && ! ls /usr/lib/llvm-19/lib/libLLVM*.so* >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "[bootstrap] installing libllvm19 (LLVM backend of the Sionna RT ray tracer on a CPU)"
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libllvm19 >/dev/null
+  else
+    echo "[bootstrap] warning: sionna-rt needs LLVM on a CPU; install Debian's libllvm19 (or set DRJIT_LIBLLVM_PATH)" >&2
+  fi
+fi
+
 _bl_want="$(sha1sum "$_bl_root/pyproject.toml" | cut -d' ' -f1) extras=$_bl_extras"
 if [ "$(cat "$_bl_venv/.beamlearn-stamp" 2>/dev/null || true)" != "$_bl_want" ]; then
   echo "[bootstrap] installing beamlearn${_bl_extras:+[$_bl_extras]} into $_bl_venv"

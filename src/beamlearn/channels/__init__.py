@@ -4,6 +4,7 @@ from .arrays import ULA, UPA
 from .base import ChannelModel, complex_normal, make_generator
 from .clustered import ChannelPaths, ClusteredChannel
 from .rayleigh import CorrelatedRayleighChannel, RayleighChannel, exponential_correlation
+from .raytraced import RayTracedChannel, make_rt_source  # sionna.rt is imported on first use
 from .tr38901 import THREEGPP_SOURCES, TR38901Channel, make_3gpp_source  # Sionna is imported on first use
 
 __all__ = [
@@ -13,6 +14,7 @@ __all__ = [
     "ChannelPaths",
     "ClusteredChannel",
     "CorrelatedRayleighChannel",
+    "RayTracedChannel",
     "RayleighChannel",
     "THREEGPP_SOURCES",
     "TR38901Channel",
@@ -20,4 +22,5 @@ __all__ = [
     "exponential_correlation",
     "make_3gpp_source",
     "make_generator",
+    "make_rt_source",
 ]

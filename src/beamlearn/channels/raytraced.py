@@ -35,8 +35,10 @@ Model
   cell -- the same rule as ``RadioMap.sample_positions`` -- but with random numbers from the torch
   generator passed to the model, so the same seed gives the same drops. With ``outdoor_only=True``
   (default) cells and positions with any geometry straight above them (inside buildings, under terrain)
-  are excluded. A user whose traced channel is zero (no path found: the radio map is a cell average and
-  the path solver shoots a finite number of rays) is redrawn, so every returned channel is non-zero.
+  are excluded. A user whose traced channel is zero is redrawn, so every returned channel is non-zero:
+  the radio map (rays crossing the user plane, averaged over a cell) reaches cells where the path solver
+  finds no path with at most ``max_depth`` interactions -- about 20 % of the first draws in ``munich`` with
+  the defaults -- so users are uniform over the covered cells *conditioned on having a traced path*.
 * **Normalisation.** ``normalize=True`` (default) scales each user's channel to ``||h_k||^2 = N``
   (large-scale gain removed, per-user small-scale structure kept); ``normalize=False`` returns the raw
   channel (amplitudes ~ 1e-4 ... 1e-7, path gain in dB is ``10 log10(||h_k||^2 / N)`` for the iso pattern).
@@ -61,7 +63,7 @@ import os
 import re
 import sys
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -69,7 +71,7 @@ import torch
 from .._validation import check_int, check_nonnegative, check_positive
 from .base import ChannelModel
 
-__all__ = ["RayTracedChannel", "make_rt_source", "SCENE_DEFAULTS", "import_sionna_rt", "find_libllvm"]
+__all__ = ["SCENE_DEFAULTS", "RayTracedChannel", "find_libllvm", "import_sionna_rt", "make_rt_source"]
 
 SPEED_OF_LIGHT = 299792458.0
 
@@ -182,7 +184,7 @@ def import_sionna_rt():
             "ray-traced channels need Sionna RT: `pip install sionna-rt==2.2.0` "
             f"(it brings mitsuba and drjit). {_LLVM_HELP}") from e
     try:
-        import sionna.rt as rt
+        from sionna import rt
     except ImportError as e:
         raise ImportError(f"could not import sionna.rt ({e}). {_LLVM_HELP}") from e
     import drjit as dr
@@ -249,8 +251,9 @@ class RayTracedChannel(ChannelModel):
         normalize: scale each user's channel to ``||h_k||^2 = N``.
         radio_map_cell_size: radio-map cell edge in metres.
         radio_map_samples: rays of the radio-map computation.
-        rx_per_call: receivers per path-solver call (default: ``max(1, 2e7 // samples_per_src)``, which
-            keeps Sionna's peak memory around 2 to 4 GB).
+        rx_per_call: receivers per path-solver call (default: ``max(1, 1e7 // samples_per_src)``, i.e.
+            100 with the default rays; 1000 munich drops with N = 64, K = 4 then peak at about 3.6 GB
+            resident memory, 200 per call at about 5.4 GB).
         max_num_paths_per_src: Sionna's cap on stored path candidates per call.
         max_redraws: how many times users with a zero channel (or indoor positions) are redrawn before
             :class:`RuntimeError` is raised.
@@ -286,8 +289,7 @@ class RayTracedChannel(ChannelModel):
     ):
         if not isinstance(scene, str) or not scene:
             raise TypeError(f"scene must be a scene name or an XML file path, got {scene!r}")
-        if scene.startswith("rt:"):
-            scene = scene[3:]
+        scene = scene.removeprefix("rt:")
         self._scene_file = None
         if scene not in SCENE_DEFAULTS:
             if scene.endswith(".xml") and os.path.isfile(scene):
@@ -336,7 +338,7 @@ class RayTracedChannel(ChannelModel):
         self.radio_map_cell_size = check_positive("radio_map_cell_size", radio_map_cell_size)
         self.radio_map_samples = check_int("radio_map_samples", radio_map_samples, 1)
         if rx_per_call is None:
-            rx_per_call = max(1, 20_000_000 // self.samples_per_src)
+            rx_per_call = max(1, 10_000_000 // self.samples_per_src)
         self.rx_per_call = check_int("rx_per_call", rx_per_call, 1)
         self.max_num_paths_per_src = check_int("max_num_paths_per_src", max_num_paths_per_src, 1)
         self.max_redraws = check_int("max_redraws", max_redraws, 0)
