@@ -19,7 +19,7 @@ def test_shipped_munich_dataset(n):
     h, header = load_channels(DATA / f"rt_munich_k4_n{n}.blch", num_users=4, num_antennas=n)
     meta = header["metadata"]
     assert h.shape == (300, 4, n) and meta["source"] == "rt:munich" and meta["seed"] == 0
-    assert meta["source_parameters"]["normalize"] is True
+    assert meta["source_parameters"]["normalize"] == "per-user ||h_k||^2 = N"
     # documented normalisation: ||h_k||^2 = N for every user and drop
     assert torch.allclose(h.abs().square().sum(-1), torch.full((300, 4), float(n)), rtol=1e-4)
     # ZF removes the inter-user interference on ray-traced channels too
