@@ -95,3 +95,19 @@ def test_format_table():
             {"method": "wmmse", "snr_db": 0.0, "sum_rate_mean": 2.0, "seconds": 0.2}]
     t = format_table(rows)
     assert "1.500" in t and "2.000" in t
+
+
+def test_evaluate_a_trained_model_file(tmp_path):
+    res = runner.invoke(app, ["train", "unfolded-pga", "--snr-db", "10", "--out", str(tmp_path / "m"), "--epochs", "1",
+                              "--train-channels", "20", "--val-channels", "10", "--layers", "2", "--inner-steps", "2",
+                              "--no-progress"])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["evaluate", "--methods", "pga", "--model", str(tmp_path / "m" / "model.pt"),
+                              "--snr-db", "10", "--channels", "20", "--out", str(tmp_path / "ev"), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader(open(tmp_path / "ev" / "results.csv")))
+    assert [r["method"] for r in rows] == ["pga", "unfolded-pga[m]"]
+    (tmp_path / "bad.pt").write_bytes((tmp_path / "m" / "model.pt").read_bytes()[:300])
+    res = runner.invoke(app, ["evaluate", "--methods", "zf", "--model", str(tmp_path / "bad.pt"), "--channels", "4",
+                              "--out", str(tmp_path / "ev2"), "--no-progress"])
+    assert res.exit_code == 2 and "could not be read" in res.output

@@ -41,6 +41,7 @@ def evaluate(
     resume: bool = typer.Option(True, help="Reuse finished (method, SNR) rows of a previous run in OUT."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
     dataset: Optional[Path] = typer.Option(None, help="Evaluate on the channels of this dataset file (see `beamlearn dataset build`) instead of drawing them; N and K follow the file."),
+    model: list[Path] = typer.Option([], help="A trained model file (e.g. OUT/model.pt of `beamlearn train unfolded-pga`) to evaluate at every SNR as an extra method named after its folder; repeatable."),
 ):
     """Compare methods on a scenario: prints a sum-rate-vs-SNR table, writes CSV and PNG."""
     from . import evaluate as ev
@@ -52,8 +53,16 @@ def evaluate(
         h = None
         if dataset is not None:
             h, sc = _dataset_channels(dataset, sc, channels)
-        rows = ev.evaluate(sc, methods, snrs, num_channels=channels, seed=seed, device=device, dtype=dtype,
-                           batch_size=batch_size, out_dir=out, resume=resume, progress=progress, channels=h)
+        models = {}
+        for path in model:
+            from .unfolded import UnfoldedPGA
+
+            m = UnfoldedPGA.load(path)
+            m.source_path = str(path)
+            models[f"{m.name}[{path.parent.name or path.stem}]"] = m
+        rows = ev.evaluate(sc, methods if methods.strip() else [], snrs, num_channels=channels, seed=seed,
+                           device=device, dtype=dtype, batch_size=batch_size, out_dir=out, resume=resume,
+                           progress=progress, channels=h, models=models)
     except (ValueError, TypeError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2)

@@ -69,8 +69,12 @@ def evaluate(
     out_dir: str | Path | None = None,
     resume: bool = True,
     progress: bool = True,
+    models: dict | None = None,
 ) -> list[dict]:
     """Evaluate ``methods`` on ``scenario`` at each SNR; return rows with :data:`COLUMNS`.
+
+    ``models`` adds methods that are not in the registry, e.g. learned models loaded from files:
+    ``{"unfolded-pga[munich]": UnfoldedPGA.load(path)}``; they run at every SNR after ``methods``.
 
     With ``out_dir``, writes ``results.csv`` after every (method, SNR) pair (atomically), the run
     configuration ``run.json`` and ``sum_rate_vs_snr.png``; with ``resume``, pairs already present in
@@ -79,7 +83,14 @@ def evaluate(
     snrs = [float(s) for s in (scenario.snr_db if snr_db is None else snr_db)]
     if not snrs or not all(math.isfinite(s) for s in snrs):
         raise ValueError(f"snr_db must be a non-empty list of finite values, got {snr_db!r}")
-    names = resolve_methods(methods, scenario, snrs)
+    names = resolve_methods(methods, scenario, snrs) if methods else []
+    extra = dict(models or {})
+    clash = [n for n in extra if n in names]
+    if clash:
+        raise ValueError(f"model names {clash} clash with registry methods; rename them")
+    names += list(extra)
+    if not names:
+        raise ValueError("nothing to evaluate: give methods and/or models")
     batch_size = check_int("batch_size", batch_size, 1)
     if isinstance(dtype, str):
         if dtype not in _DTYPES:
@@ -98,7 +109,8 @@ def evaluate(
 
     config = {"scenario": scenario.summary(), "methods": names, "snr_db": snrs, "channels": num_channels,
               "seed": seed, "device": device.type, "dtype": str(dtype).removeprefix("torch."),
-              "channel_source": "scenario" if channels is None else "given"}
+              "channel_source": "scenario" if channels is None else "given",
+              "models": {k: getattr(v, "source_path", type(v).__name__) for k, v in extra.items()}}
     if channels is not None:  # identify the given channels, so a resumed run never mixes two data sets
         import hashlib
 
@@ -126,7 +138,7 @@ def evaluate(
     built = {}
     for name, snr in todo:
         if name not in built:
-            built[name] = build_method(name, scenario, snrs).to(device)
+            built[name] = (extra[name] if name in extra else build_method(name, scenario, snrs)).to(device)
             with torch.no_grad():  # warm-up outside the timing (lazy library initialisation)
                 built[name](h[:2], *scenario.power_and_noise(snr))
         bar.set_postfix_str(f"{name} @ {snr:g} dB")

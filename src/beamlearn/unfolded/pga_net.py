@@ -20,6 +20,8 @@ from __future__ import annotations
 import math
 import os
 
+from pathlib import Path
+
 import torch
 
 from .._validation import check_complex, check_int, check_power
@@ -121,7 +123,12 @@ class UnfoldedPGA(BeamformingMethod):
     @classmethod
     def load(cls, path: str | os.PathLike, map_location=None) -> "UnfoldedPGA":
         """Rebuild a model saved by :meth:`save` (its ``metadata`` attribute is restored)."""
-        obj = torch.load(path, map_location=map_location, weights_only=True)
+        if not Path(path).is_file():
+            raise ValueError(f"model file {path} does not exist")
+        try:
+            obj = torch.load(path, map_location=map_location, weights_only=True)
+        except Exception as e:  # noqa: BLE001 - truncated, corrupted or foreign files
+            raise ValueError(f"{path} could not be read as an unfolded-PGA model file: {e}") from None
         if not isinstance(obj, dict) or obj.get("format") != FORMAT:
             raise ValueError(f"{path} is not an unfolded-PGA model file (format {FORMAT!r})")
         if obj.get("version", 0) > FORMAT_VERSION:
