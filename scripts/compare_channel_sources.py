@@ -18,7 +18,7 @@ from pathlib import Path
 
 from beamlearn.cli import _dataset_channels
 from beamlearn.datasets import build_dataset
-from beamlearn.evaluate import evaluate
+from beamlearn.evaluate import evaluate, method_style
 from beamlearn.io import atomic_savefig, atomic_write_text
 from beamlearn.scenarios import get_scenario
 
@@ -63,10 +63,10 @@ def main() -> None:
 
     fig, axes = plt.subplots(1, len(results), figsize=(5 * len(results), 4.2), sharey=True)
     for ax, (label, rows) in zip(axes, results.items()):
-        for m in methods:
+        for i, m in enumerate(methods):
             pts = sorted((float(r["snr_db"]), float(r["sum_rate_mean"])) for r in rows if r["method"] == m)
             if pts:
-                ax.plot([p[0] for p in pts], [p[1] for p in pts], "--" if m == "capacity" else "-", marker="o", ms=3, label=m)
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], **method_style(m, i), label=m)
         ax.set_title(label, fontsize=10)
         ax.set_xlabel("SNR [dB]")
         ax.grid(True, alpha=0.3)

@@ -22,7 +22,7 @@ from .methods import build_method, resolve_methods
 from .metrics import sum_rate
 from .scenarios import Scenario
 
-__all__ = ["COLUMNS", "evaluate", "format_table", "plot_sum_rate", "method_sum_rates"]
+__all__ = ["COLUMNS", "evaluate", "format_table", "plot_sum_rate", "method_style", "method_sum_rates"]
 
 COLUMNS = ["method", "snr_db", "sum_rate_mean", "sum_rate_std", "channels", "seconds"]
 _DTYPES = {"complex64": torch.complex64, "complex128": torch.complex128}
@@ -181,6 +181,17 @@ def format_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+_MARKERS = "osD^v<>pPX*h"
+
+
+def method_style(name: str, index: int) -> dict:
+    """Distinct colour (tab20), marker and line style per method, for up to 20 methods in one plot."""
+    import matplotlib
+
+    return {"color": matplotlib.colormaps["tab20"](index % 20), "marker": _MARKERS[index % len(_MARKERS)],
+            "ms": 4, "ls": "--" if name == "capacity" else "-"}
+
+
 def plot_sum_rate(rows: list[dict], path, title: str = "") -> None:
     """Write a sum-rate-vs-SNR PNG (one line per method)."""
     import matplotlib
@@ -189,10 +200,9 @@ def plot_sum_rate(rows: list[dict], path, title: str = "") -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    for m in dict.fromkeys(r["method"] for r in rows):
+    for i, m in enumerate(dict.fromkeys(r["method"] for r in rows)):
         pts = sorted((float(r["snr_db"]), float(r["sum_rate_mean"])) for r in rows if r["method"] == m)
-        style = "--" if m == "capacity" else "-"
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], style, marker="o", ms=4, label=m)
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], **method_style(m, i), label=m)
     ax.set_xlabel("SNR [dB]")
     ax.set_ylabel("sum rate [bit/s/Hz]")
     ax.set_title(title)
