@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["abs2", "per_user_product"]
+__all__ = ["abs2", "per_user_product", "sq_norm"]
 
 
 def abs2(x: torch.Tensor) -> torch.Tensor:
@@ -13,8 +13,21 @@ def abs2(x: torch.Tensor) -> torch.Tensor:
     if x.is_complex():
         if x.is_conj():  # |conj(x)|^2 = |x|^2: undo the lazy conjugation instead of materialising it
             x = x.conj()
-        return torch.view_as_real(x).square().sum(-1)
-    return x.square()
+        r = torch.view_as_real(x)
+        return (r * r).sum(-1)  # r * r: several times faster than r.square() on the CPU
+    return x * x
+
+
+def sq_norm(x: torch.Tensor, dims: int = 2) -> torch.Tensor:
+    """``sum |x|^2`` over the last ``dims`` dimensions (e.g. ``||X||_F^2`` for ``dims=2``), in one
+    reduction over the real view."""
+    if x.is_complex():
+        if x.is_conj():
+            x = x.conj()
+        r = torch.view_as_real(x).flatten(-dims - 1)
+    else:
+        r = x.flatten(-dims)
+    return (r * r).sum(-1)
 
 
 def per_user_product(h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

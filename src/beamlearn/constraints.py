@@ -10,7 +10,7 @@ import math
 
 import torch
 
-from ._ops import abs2
+from ._ops import abs2, sq_norm
 from ._validation import check_int, check_power
 
 __all__ = [
@@ -54,7 +54,7 @@ def quantize_phase(f: torch.Tensor, bits: int, modulus: float = 1.0, offset: flo
 
 def precoder_power(x: torch.Tensor) -> torch.Tensor:
     """Transmit power ``||x||_F^2`` over the last two dimensions, ``[...]``."""
-    return abs2(x).sum((-2, -1))
+    return sq_norm(x, 2)
 
 
 def _scale(power, p_now: torch.Tensor) -> torch.Tensor:
