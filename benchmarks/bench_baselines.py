@@ -22,29 +22,14 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
-import csv
 import os
-import platform
-import statistics
 import sys
-import time
-from dataclasses import dataclass
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # _common.py, also when not run as a script
+from _common import CUDA_BATCH_SCALE, Row, TableFormat, bench_main, set_thread_env, time_numpy, time_torch  # noqa: E402
 
-def _early_threads(argv: list[str]) -> str | None:
-    """The value of ``--threads``, read before numpy/torch load their BLAS/OpenMP runtimes."""
-    for i, a in enumerate(argv):
-        if a == "--threads" and i + 1 < len(argv):
-            return argv[i + 1]
-        if a.startswith("--threads="):
-            return a.split("=", 1)[1]
-    return None
-
-
-if __name__ == "__main__" and (_threads := _early_threads(sys.argv[1:])):
-    for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[_var] = _threads
+if __name__ == "__main__":
+    set_thread_env(sys.argv[1:])  # --threads, before numpy/torch load their BLAS/OpenMP runtimes
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -70,91 +55,10 @@ QUICK = {
     (32, 4): (1024, 128, 300, 6),
     (64, 8): (512, 64, 150, 3),
 }
-WARMUP_CHANNELS = 16
-CUDA_BATCH_SCALE = 8  # a GPU needs larger batches than a CPU to be busy
 
-
-@dataclass
-class Row:
-    method: str
-    n: int
-    k: int
-    backend: str
-    dtype: str
-    channels: int
-    seconds: float
-    rate_diff: float | None = None  # max relative sum-rate difference vs NumPy on the common channels
-    speedup: float | None = None
-
-    @property
-    def throughput(self) -> float:
-        return self.channels / self.seconds
-
-
-def machine_description() -> dict:
-    cpu = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    d = {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "numpy": np.__version__,
-        **{var: os.environ.get(var, "unset") for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")},
-        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "not available",
-    }
-    try:
-        with open("/proc/loadavg") as f:
-            d["loadavg_start"] = " ".join(f.read().split()[:3])
-    except OSError:
-        pass
-    return d
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def time_torch(fn, h: torch.Tensor, repeats: int, min_seconds: float = 0.5) -> float:
-    """Median wall time of ``fn(h)`` over at least ``repeats`` runs (more until ``min_seconds`` have
-    been spent, for the fast ZF), after a warm-up call on the first few channels (library loading,
-    kernel selection, CUDA context and handles)."""
-    device = h.device
-    fn(h[:WARMUP_CHANNELS])
-    _sync(device)
-    times = []
-    while len(times) < repeats or (sum(times) < min_seconds and len(times) < 100):
-        _sync(device)
-        t0 = time.perf_counter()
-        fn(h)
-        _sync(device)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
-def time_numpy(fn, hn: np.ndarray, passes: int = 3) -> tuple[float, np.ndarray]:
-    """Time of the per-sample loop over all of ``hn`` (after a warm-up on one channel), and its outputs.
-
-    The channels are split into ``passes`` equal chunks timed separately, and the total is extrapolated
-    from the median chunk's time per channel: the same median-of-passes estimate as for torch, which
-    damps the effect of other processes on a shared machine.
-    """
-    fn(hn[0])
-    outs, per_channel = [], []
-    for chunk in np.array_split(np.arange(hn.shape[0]), passes):
-        t0 = time.perf_counter()
-        outs.extend(fn(hn[b]) for b in chunk)
-        per_channel.append((time.perf_counter() - t0) / len(chunk))
-    return statistics.median(per_channel) * hn.shape[0], np.stack(outs)
+# column names, markdown alignment and log-line widths of this script's table
+TABLE = TableFormat(k_label="K", align=("---",) * 3 + (":--",) * 2 + ("--:",) * 4, csv_channels="channels timed",
+                    widths=(6, 3, 12, 9))
 
 
 def rate_diff(hn: np.ndarray, x_ref: np.ndarray, x: np.ndarray) -> float:
@@ -188,91 +92,29 @@ def run(sizes: dict, devices: list[torch.device], repeats: int, log=print) -> li
         hn = h128.numpy()
         for method, b_t, b_n in (("ZF", b_zf, bn_zf), ("WMMSE", b_wm, bn_wm)):
             ref_fn, torch_fn = (_zf_numpy, _zf_torch) if method == "ZF" else (_wmmse_numpy, _wmmse_torch)
-            secs, x_ref = time_numpy(ref_fn, hn[:b_n])
+            secs, outs = time_numpy(ref_fn, hn[:b_n])
+            x_ref = np.stack(outs)
             ref_row = Row(method, n, k, "numpy per-sample (cpu)", "complex128", b_n, secs, 0.0, 1.0)
             rows.append(ref_row)
-            log(_fmt(ref_row))
+            log(TABLE.line(ref_row))
             for device in devices:
                 for dtype in (torch.complex64, torch.complex128):
                     b_dev = b_t * (CUDA_BATCH_SCALE if device.type == "cuda" else 1)
                     h = h128[:b_dev].to(device=device, dtype=dtype)
-                    secs = time_torch(torch_fn, h, repeats)
+                    secs = time_torch(torch_fn, h, repeats, min_seconds=0.5)  # more runs for the fast ZF
                     x = torch_fn(h[:b_n]).cpu().numpy()  # same channels as the reference
                     row = Row(method, n, k, f"beamlearn batched ({device.type})", str(dtype).replace("torch.", ""),
                               b_dev, secs, rate_diff(hn[:b_n], x_ref, x))
                     row.speedup = row.throughput / ref_row.throughput
                     rows.append(row)
-                    log(_fmt(row))
+                    log(TABLE.line(row))
     return rows
 
 
-def _fmt(r: Row) -> str:
-    return (f"{r.method:6s} N={r.n:4d} K={r.k:3d} {r.backend:28s} {r.dtype:11s} "
-            f"{r.channels:6d} ch in {r.seconds:8.3f} s = {r.throughput:12.1f} ch/s  x{r.speedup:9.1f}  "
-            f"rate diff {r.rate_diff:.1e}")
-
-
-HEADER = ["method", "N", "K", "implementation", "dtype", "channels timed", "channels/s",
-          "speed-up vs NumPy", "max rel. sum-rate diff vs NumPy"]
-
-
-def _cells(r: Row) -> list[str]:
-    return [r.method, str(r.n), str(r.k), r.backend, r.dtype, str(r.channels), f"{r.throughput:,.1f}",
-            f"{r.speedup:,.1f}x", "(reference)" if r.backend.startswith("numpy") else f"{r.rate_diff:.1e}"]
-
-
-def markdown_table(rows: list[Row]) -> str:
-    lines = ["| " + " | ".join(HEADER) + " |", "|" + "|".join(["---"] * 3 + [":--"] * 2 + ["--:"] * 4) + "|"]
-    lines += ["| " + " | ".join(_cells(r)) + " |" for r in rows]
-    return "\n".join(lines)
-
-
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
-                    help="device for the batched torch path: auto = cpu, plus cuda where available (default)")
-    ap.add_argument("--quick", action="store_true", help="two small sizes and small batches (seconds)")
-    ap.add_argument("--repeats", type=int, default=5, help="timed repeats of the torch path (median)")
-    ap.add_argument("--threads", type=int, default=None,
-                    help="threads for torch (set_num_threads) and for NumPy's BLAS (OPENBLAS/MKL/OMP_NUM_THREADS, "
-                         "set before import); default: the libraries' own choice")
-    ap.add_argument("--out", default=None, help="write the table to FILE (.csv: CSV, otherwise markdown)")
-    args = ap.parse_args(argv)
-
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    if args.device == "cuda" and not torch.cuda.is_available():
-        ap.error("--device cuda but torch.cuda.is_available() is False")
-    devices = [torch.device("cpu")] if args.device in ("auto", "cpu") else []
-    if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available()):
-        devices.append(torch.device("cuda"))
-
-    machine = machine_description()
-    print("command: " + " ".join([os.path.basename(sys.executable), *sys.argv]))
-    for key, value in machine.items():
-        print(f"{key}: {value}")
-    print(f"SNR {SNR_DB} dB (P={POWER}, sigma^2={NOISE_VAR}), i.i.d. Rayleigh, WMMSE {WMMSE_ITERS} iterations, "
-          f"init rzf; devices: {', '.join(d.type for d in devices)}")
-    t0 = time.perf_counter()
-    rows = run(QUICK if args.quick else FULL, devices, args.repeats)
-    total = time.perf_counter() - t0
-    with open("/proc/loadavg") if os.path.exists("/proc/loadavg") else open(os.devnull) as f:
-        load_end = " ".join(f.read().split()[:3])
-    print(f"\ntotal benchmark time {total:.1f} s; load average at end: {load_end}\n")
-    table = markdown_table(rows)
-    print(table)
-    if args.out:
-        with open(args.out, "w", newline="") as f:
-            if args.out.endswith(".csv"):
-                w = csv.writer(f)
-                w.writerow(HEADER[:6] + ["seconds", "channels_per_s", "speedup_vs_numpy", "max_rel_rate_diff"])
-                for r in rows:
-                    w.writerow([r.method, r.n, r.k, r.backend, r.dtype, r.channels, f"{r.seconds:.6g}",
-                                f"{r.throughput:.6g}", f"{r.speedup:.6g}", f"{r.rate_diff:.3g}"])
-            else:
-                f.write("\n".join(f"- {key}: {value}" for key, value in machine.items()))
-                f.write(f"\n- load average at end: {load_end}\n- total time: {total:.1f} s\n\n{table}\n")
-    return 0
+    return bench_main(argv, description=__doc__.split("\n\n")[0], full=FULL, quick=QUICK, run=run, table=TABLE,
+                      settings=f"SNR {SNR_DB} dB (P={POWER}, sigma^2={NOISE_VAR}), i.i.d. Rayleigh, "
+                               f"WMMSE {WMMSE_ITERS} iterations, init rzf")
 
 
 if __name__ == "__main__":

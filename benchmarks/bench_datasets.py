@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import resource
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,15 +24,8 @@ import torch
 
 from beamlearn.datasets import build_dataset
 
-
-def _cpu() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # _common.py, also when not run as a script
+from _common import cpu_name  # noqa: E402
 
 
 def main() -> None:
@@ -42,9 +35,9 @@ def main() -> None:
     ap.add_argument("--antennas", type=int, default=64)
     ap.add_argument("--sources", default="rt:munich,3gpp-umi,3gpp-uma,3gpp-rma")
     args = ap.parse_args()
-    print(f"machine: {_cpu()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+    print(f"machine: {cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.2f}")
-    print(f"| source | drops | N | K | seconds | drops/s | peak RSS (GB) |")
+    print("| source | drops | N | K | seconds | drops/s | peak RSS (GB) |")
     print("|---|--:|--:|--:|--:|--:|--:|")
     with tempfile.TemporaryDirectory() as tmp:
         for src in args.sources.split(","):
