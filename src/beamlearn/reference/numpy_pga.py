@@ -48,7 +48,7 @@ import math
 
 import numpy as np
 
-from .numpy_baselines import sum_rate_numpy
+from .numpy_baselines import _channel, _positive, sum_rate_numpy
 
 __all__ = [
     "conventional_pga_steps",
@@ -60,23 +60,6 @@ __all__ = [
 ]
 
 _LN2 = math.log(2.0)
-
-
-def _channel(h) -> np.ndarray:
-    h = np.asarray(h)
-    if h.ndim != 2:
-        raise ValueError(f"a single channel must be a K x N array, got shape {h.shape}")
-    k, n = h.shape
-    if k > n:
-        raise ValueError(f"need K <= N (got K={k} users, N={n} antennas)")
-    return h.astype(np.complex128)
-
-
-def _positive(name: str, value) -> float:
-    value = float(value)
-    if not (value > 0 and math.isfinite(value)):
-        raise ValueError(f"{name} must be positive and finite, got {value}")
-    return value
 
 
 def _steps(mu, lam) -> tuple[np.ndarray, np.ndarray]:
