@@ -39,7 +39,7 @@ def _unfolded_pga_support(sc: Scenario, snrs=None) -> str | None:
     reason = _hybrid_miso(sc)
     if reason:
         return reason
-    if (sc.num_bs_antennas, sc.num_users, sc.num_rf_chains) != (32, 4, 4) or sc.channel != _PGA_CHANNEL():
+    if (sc.num_bs_antennas, sc.num_users, sc.num_rf_chains) != (32, 4, 4) or sc.channel != _pga_channel():
         return "the shipped models were trained on the unfolded-pga scenario only (train one with `beamlearn train unfolded-pga`)"
     from .pretrained import available_unfolded_pga_snrs
 
@@ -50,7 +50,7 @@ def _unfolded_pga_support(sc: Scenario, snrs=None) -> str | None:
     return None
 
 
-def _PGA_CHANNEL():
+def _pga_channel():
     from .scenarios import PRESETS
 
     return PRESETS["unfolded-pga"].channel
