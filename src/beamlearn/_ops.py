@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["abs2", "per_user_product", "sq_norm"]
+__all__ = ["abs2", "gram_cholesky", "per_user_product", "sq_norm"]
 
 
 def abs2(x: torch.Tensor) -> torch.Tensor:
@@ -38,3 +38,16 @@ def per_user_product(h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """
     k, nr = h.shape[-3], h.shape[-2]
     return (h.flatten(-3, -2) @ x).unflatten(-2, (k, nr))
+
+
+def gram_cholesky(g: torch.Tensor, shift=0.0) -> torch.Tensor:
+    """Lower Cholesky factor of ``g + (shift + 10 eps tr(g) + sqrt(tiny)) I`` for a Hermitian PSD Gram
+    matrix ``g`` ``[..., M, M]``: the tiny relative loading keeps rank-deficient (even all-zero) Gram
+    matrices factorisable and changes a well-conditioned solve only at rounding level. ``shift`` (a float
+    or a real tensor ``[...]``) adds an explicit regularisation such as RZF's ``alpha``."""
+    m = g.shape[-1]
+    tr = torch.diagonal(g, dim1=-2, dim2=-1).real.sum(-1)
+    load = torch.as_tensor(shift, dtype=tr.dtype, device=g.device) + 10 * torch.finfo(tr.dtype).eps * tr
+    load = load + torch.finfo(tr.dtype).tiny ** 0.5
+    l, _ = torch.linalg.cholesky_ex(g + load[..., None, None] * torch.eye(m, dtype=g.dtype, device=g.device))
+    return l

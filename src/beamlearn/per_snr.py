@@ -47,13 +47,7 @@ class PerSNRModels(BeamformingMethod):
             raise ValueError(f"{self.name}: no model trained at {snr_db:g} dB; available SNRs (dB): {avail}. {self.hint}".rstrip())
         key = f"{match[0]:g}".replace(".", "p").replace("-", "m")
         if key not in self.models:
-            model = self._loader(match[0])
-            ref = next(iter(self.models.values()), None)
-            if ref is not None:
-                p = next(ref.parameters(), None)
-                if p is not None:
-                    model = model.to(p.device)
-            self.models[key] = model
+            self.models[key] = self._loader(match[0])  # moved to the input's device in forward
         return self.models[key]
 
     def forward(self, h, power, noise_var) -> Beamformers:

@@ -22,7 +22,9 @@ import math
 
 import torch
 
+from .._ops import abs2, gram_cholesky, sq_norm
 from .._validation import check_complex, check_int
+from ..constraints import project_unit_modulus
 
 __all__ = ["mo_altmin", "omp_hybrid", "ula_dictionary", "least_squares_digital"]
 
@@ -34,28 +36,18 @@ def _check_rf(num_rf_chains, n: int) -> int:
 def least_squares_digital(f: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """``W = F^+ X = (F^H F)^{-1} F^H X`` by Cholesky of the ``N_RF x N_RF`` Gram matrix.
 
-    A loading of ``10 eps tr(F^H F) / N_RF`` keeps a rank-deficient ``F`` (repeated columns) finite;
-    it changes a well-conditioned solve only at rounding level.
+    The tiny loading of :func:`beamlearn._ops.gram_cholesky` keeps a rank-deficient ``F`` (repeated
+    columns) finite; it changes a well-conditioned solve only at rounding level.
     """
-    g = f.mH @ f
-    m = g.shape[-1]
-    tr = torch.diagonal(g, dim1=-2, dim2=-1).real.sum(-1)
-    load = 10 * torch.finfo(tr.dtype).eps * tr / m + torch.finfo(tr.dtype).tiny ** 0.5
-    g = g + load[..., None, None] * torch.eye(m, dtype=g.dtype, device=g.device)
-    l, _ = torch.linalg.cholesky_ex(g)
+    l = gram_cholesky(f.mH @ f)
     return torch.cholesky_solve(f.mH @ x, l)
 
 
 _vr = torch.view_as_real  # (real arithmetic avoids the slow complex abs/hypot kernels)
 
 
-def _sqnorm(e):
-    """``||E||_F^2`` over the last two dimensions."""
-    return _vr(e).flatten(-3).square().sum(-1)
-
-
 def _residual(x, f, w):
-    return _sqnorm(x - f @ w)
+    return sq_norm(x - f @ w, 2)
 
 
 def _inner(a, b):
@@ -66,12 +58,6 @@ def _inner(a, b):
 def _tangent(d, f):
     """Projection onto the tangent space of the complex circle at ``F``: ``D - Re(D conj(F)) F``."""
     return d - (d.real * f.real + d.imag * f.imag) * f
-
-
-def _retract(f):
-    """Element-wise normalisation ``F / |F|`` (a zero entry becomes 1)."""
-    r2 = f.real.square() + f.imag.square()
-    return f * torch.rsqrt(r2.clamp_min(torch.finfo(r2.dtype).tiny)) + (r2 == 0).to(r2.dtype)
 
 
 def _rcg(x, f, w, steps: int, trials: int, armijo: float):
@@ -92,12 +78,12 @@ def _rcg(x, f, w, steps: int, trials: int, armijo: float):
     for _ in range(steps):
         slope = _inner(g, d)  # < 0 for a descent direction (d is tangent, so <G, d> = <g, d>)
         dw = d @ w
-        curv = _sqnorm(dw)
+        curv = sq_norm(dw, 2)
         alpha0 = -slope / (2 * curv.clamp_min(tiny))
         alpha0 = torch.where(torch.isfinite(alpha0) & (alpha0 > 0), alpha0, torch.zeros_like(alpha0))
         alphas = alpha0[None] * scales.reshape(-1, *([1] * alpha0.dim()))  # [T, ...]
         a4 = alphas[..., None, None]
-        f_try = _retract(f[None] + a4 * d[None])  # [T, ..., N, M]
+        f_try = project_unit_modulus(f[None] + a4 * d[None])  # [T, ..., N, M]
         c_try = _residual(x[None], f_try, w[None])  # [T, ...]
         ok = (c_try <= cost[None] + armijo * alphas * slope[None]) & (alphas > 0) & torch.isfinite(c_try)
         pick = (ok * order.reshape(-1, *([1] * alpha0.dim()))).argmax(0)  # first passing trial
@@ -174,7 +160,7 @@ def mo_altmin(
     else:
         if init.shape[-2:] != (n, m):
             raise ValueError(f"init must be [..., N={n}, num_rf_chains={m}], got {tuple(init.shape)}")
-        f = _retract(init.to(x.dtype)).expand(*x.shape[:-2], n, m)
+        f = project_unit_modulus(init.to(x.dtype)).expand(*x.shape[:-2], n, m)
     w = least_squares_digital(f, x)
     res = _residual(x, f, w)
     history = [res]
@@ -249,7 +235,7 @@ def omp_hybrid(x: torch.Tensor, num_rf_chains: int, dictionary: torch.Tensor | N
     cols, picks = [], []
     w = None
     for _ in range(m):
-        corr = (dic.mH @ res).abs().square().sum(-1)  # [..., L]
+        corr = abs2(dic.mH @ res).sum(-1)  # [..., L]
         idx = corr.argmax(-1)  # [...]
         col = torch.gather(dic, -1, idx[..., None, None].expand(*batch, n, 1))  # [..., N, 1]
         cols.append(col)

@@ -29,6 +29,7 @@ import math
 import torch
 
 from .._validation import check_complex, check_int, check_power
+from .._ops import abs2, gram_cholesky
 from ..constraints import project_unit_modulus
 from ..precoding.base import Beamformers, BeamformingMethod
 from ..precoding.linear import _gram_solve
@@ -57,14 +58,9 @@ def _sqrt_power(power, h: torch.Tensor) -> torch.Tensor:
     return p[..., None, None] if p.dim() else p
 
 
-def _sq_abs(x: torch.Tensor) -> torch.Tensor:
-    # |x|^2 without abs(), whose derivative is undefined at 0
-    return x.real.square() + x.imag.square()
-
-
 def _rescale_power(f: torch.Tensor, w: torch.Tensor, sqrt_p: torch.Tensor) -> torch.Tensor:
     """(9): ``W sqrt(P) / ||F W||_F``; an all-zero ``F W`` leaves ``W`` zero (finite values and gradients)."""
-    pw = _sq_abs(f @ w).sum((-2, -1), keepdim=True)
+    pw = abs2(f @ w).sum((-2, -1), keepdim=True)
     pos = pw > 0
     scale = sqrt_p * torch.rsqrt(torch.where(pos, pw, torch.ones_like(pw)))
     return w * torch.where(pos, scale, torch.zeros_like(scale))
@@ -74,7 +70,7 @@ def _terms(h: torch.Tensor, f: torch.Tensor, w: torch.Tensor, s2: torch.Tensor):
     """``B = H F`` ``[..., K, M]``, ``A = B W`` ``[..., K, K]``, ``d1`` and ``d2`` ``[..., K]`` (spec s3.1)."""
     b = h @ f
     a = b @ w
-    p = _sq_abs(a)
+    p = abs2(a)
     d1 = p.sum(-1) + s2  # tr(F V F^H H~_k) + sigma^2
     d2 = d1 - torch.diagonal(p, dim1=-2, dim2=-1)  # tr(F V_kbar F^H H~_k) + sigma^2
     return b, a, d1, d2
@@ -177,11 +173,7 @@ def pga_init(
         phase = 2 * math.pi * torch.rand(shape, generator=generator, dtype=h.real.dtype, device=h.device)
         f0 = torch.cat([f0, torch.polar(torch.ones_like(phase), phase)], dim=-1)
     x_zf = _gram_solve(h, 0.0)  # H^H (H H^H)^{-1}, Cholesky in user space (guarded)
-    g = f0.mH @ f0  # [..., M, M]
-    eps = torch.finfo(h.real.dtype).eps
-    tr = torch.diagonal(g, dim1=-2, dim2=-1).real.sum(-1)
-    g = g + (10 * eps * tr)[..., None, None] * torch.eye(m, dtype=g.dtype, device=g.device)  # rank guard
-    l, _ = torch.linalg.cholesky_ex(g)
+    l = gram_cholesky(f0.mH @ f0)  # [..., M, M], rank-guarded
     w0 = torch.cholesky_solve(f0.mH @ x_zf, l)  # F0^+ X_ZF
     return f0, _rescale_power(f0, w0, _sqrt_power(power, h))
 

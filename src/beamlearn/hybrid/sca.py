@@ -64,6 +64,7 @@ from __future__ import annotations
 
 import torch
 
+from .._ops import gram_cholesky
 from .._validation import check_channel, check_int, check_positive, check_power
 from ..constraints import normalize_power
 from ..precoding.base import Beamformers, BeamformingMethod
@@ -81,13 +82,7 @@ def _real(x, like: torch.Tensor) -> torch.Tensor:
 
 def _gram_cholesky(h: torch.Tensor) -> torch.Tensor:
     """Lower Cholesky factor of ``h h^H`` (``[..., K, K]``) with a tiny trace loading (rank-deficient h)."""
-    k = h.shape[-2]
-    g = h @ h.mH
-    tr = torch.diagonal(g, dim1=-2, dim2=-1).real.sum(-1)
-    load = 10 * torch.finfo(tr.dtype).eps * tr + torch.finfo(tr.dtype).tiny ** 0.5
-    g = g + load[..., None, None] * torch.eye(k, dtype=h.dtype, device=h.device)
-    l, _ = torch.linalg.cholesky_ex(g)
-    return l
+    return gram_cholesky(h @ h.mH)
 
 
 class _Reduced:
