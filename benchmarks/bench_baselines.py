@@ -6,7 +6,7 @@ array sizes (N antennas, K users):
 
 * ``beamlearn``: :func:`beamlearn.precoding.zf_precoder` / :func:`beamlearn.precoding.wmmse` on a whole
   batch at once, complex64 and complex128, on the CPU and (where available) on CUDA;
-* ``numpy``: :mod:`beamlearn.reference.numpy_baselines`, the same algorithm written per sample
+* ``numpy``: :mod:`beamlearn.testing.numpy_baselines`, the same algorithm written per sample
   (complex128, a Python loop over channels, WMMSE in its original N x N form with an exact multiplier).
 
 Both run on the same channels (the NumPy reference on the first few of the torch batch), and the
@@ -37,7 +37,7 @@ import torch  # noqa: E402
 from beamlearn.channels import RayleighChannel  # noqa: E402
 from beamlearn.metrics import sum_rate  # noqa: E402
 from beamlearn.precoding import wmmse, zf_precoder  # noqa: E402
-from beamlearn.reference import sum_rate_numpy, wmmse_numpy, zf_numpy  # noqa: E402
+from beamlearn.testing import sum_rate_numpy, wmmse_numpy, zf_numpy  # noqa: E402
 
 SNR_DB = 10.0
 NOISE_VAR = 1.0

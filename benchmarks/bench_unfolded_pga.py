@@ -15,7 +15,7 @@ Implementations, run side by side on the same channels:
 * ``beamlearn``: :class:`beamlearn.unfolded.UnfoldedPGA` (called under ``torch.no_grad()``, i.e.
   inference) and :func:`beamlearn.hybrid.pga` on a whole batch at once, complex64 and complex128, on
   the CPU and (where available) on CUDA;
-* ``numpy``: :mod:`beamlearn.reference.numpy_pga`, the same algorithm written per sample from the
+* ``numpy``: :mod:`beamlearn.testing.numpy_pga`, the same algorithm written per sample from the
   spec's equations (complex128, a Python loop over channels and, inside the gradient, over users).
 
 The table also reports the largest relative difference of the final sum rate between beamlearn and
@@ -45,8 +45,8 @@ import torch  # noqa: E402
 
 from beamlearn.hybrid import hybrid_sum_rate, pga  # noqa: E402
 from beamlearn.pretrained import load_pretrained_unfolded_pga  # noqa: E402
-from beamlearn.reference import conventional_pga_steps, hybrid_sum_rate_numpy, pga_numpy  # noqa: E402
 from beamlearn.scenarios import get_scenario  # noqa: E402
+from beamlearn.testing import conventional_pga_steps, hybrid_sum_rate_numpy, pga_numpy  # noqa: E402
 from beamlearn.unfolded import UnfoldedPGA  # noqa: E402
 
 SNR_DB = 10.0
@@ -122,7 +122,8 @@ def run(sizes: dict, devices: list[torch.device], repeats: int, log=print) -> li
         b_max = max(b_unf, b_conv) * (CUDA_BATCH_SCALE if any(d.type == "cuda" for d in devices) else 1)
         h128 = _channels(n, k, b_max)
         hn = h128.numpy()
-        for (method, torch_factory, ref_fn), b_t, b_n in zip(_methods(n, k), (b_unf, b_conv), (bn_unf, bn_conv)):
+        for (method, torch_factory, ref_fn), b_t, b_n in zip(_methods(n, k), (b_unf, b_conv), (bn_unf, bn_conv),
+                                                           strict=True):
             secs, outs = time_numpy(ref_fn, hn[:b_n])
             r_ref = np.asarray([hybrid_sum_rate_numpy(hn[b], f, w, NOISE_VAR) for b, (f, w) in enumerate(outs)])
             ref_row = Row(method, n, k, "numpy per-sample (cpu)", "complex128", b_n, secs, 0.0, 1.0)

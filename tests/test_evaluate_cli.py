@@ -6,7 +6,7 @@ from typer.testing import CliRunner
 
 from beamlearn.cli import app
 from beamlearn.evaluate import COLUMNS, evaluate, format_table
-from beamlearn.methods import available_methods, resolve_methods
+from beamlearn.registry import available_methods, resolve_methods
 from beamlearn.scenarios import get_scenario
 
 runner = CliRunner()
@@ -102,12 +102,12 @@ def test_evaluate_a_trained_model_file(tmp_path):
                               "--train-channels", "20", "--val-channels", "10", "--layers", "2", "--inner-steps", "2",
                               "--no-progress"])
     assert res.exit_code == 0, res.output
-    res = runner.invoke(app, ["evaluate", "--methods", "pga", "--model", str(tmp_path / "m" / "model.pt"),
+    res = runner.invoke(app, ["evaluate", "--methods", "pga", "--model", str(tmp_path / "m" / "model.blm"),
                               "--snr-db", "10", "--channels", "20", "--out", str(tmp_path / "ev"), "--no-progress"])
     assert res.exit_code == 0, res.output
     rows = list(csv.DictReader(open(tmp_path / "ev" / "results.csv")))
     assert [r["method"] for r in rows] == ["pga", "unfolded-pga[m]"]
-    (tmp_path / "bad.pt").write_bytes((tmp_path / "m" / "model.pt").read_bytes()[:300])
+    (tmp_path / "bad.pt").write_bytes((tmp_path / "m" / "model.blm").read_bytes()[:300])
     res = runner.invoke(app, ["evaluate", "--methods", "zf", "--model", str(tmp_path / "bad.pt"), "--channels", "4",
                               "--out", str(tmp_path / "ev2"), "--no-progress"])
-    assert res.exit_code == 2 and "could not be read" in res.output
+    assert res.exit_code == 2 and "damaged" in res.output

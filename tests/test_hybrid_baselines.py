@@ -25,11 +25,11 @@ import pytest
 import torch
 
 from beamlearn.constraints import normalize_hybrid_power
-from beamlearn.hybrid.baselines import MOAltMin, OMPHybrid, SCARMM
+from beamlearn.hybrid.baselines import SCARMM, MOAltMin, OMPHybrid
 from beamlearn.hybrid.factorization import least_squares_digital, mo_altmin, omp_hybrid, ula_dictionary
-from beamlearn.hybrid.sca import SCA, sca_precoder, sca_subproblem
 from beamlearn.metrics import sum_rate
 from beamlearn.precoding import wmmse, zf_precoder
+from beamlearn.precoding.sca import SCA, sca_precoder, sca_subproblem
 from beamlearn.scenarios import get_scenario
 
 C64, C128 = torch.complex64, torch.complex128

@@ -1,6 +1,6 @@
 """Batched torch baselines against the independent per-sample NumPy reference (complex128).
 
-The reference (:mod:`beamlearn.reference.numpy_baselines`) is written from the textbook equations in
+The reference (:mod:`beamlearn.testing.numpy_baselines`) is written from the textbook equations in
 antenna space (N x N), finds the WMMSE multiplier by bisection on the eigendecomposition to a relative
 1e-14, and shares no code with the torch implementation (which works in user space, K x K, with a
 fixed number of Newton or bisection steps). Both are started from the same initial precoder.
@@ -40,9 +40,8 @@ import torch
 from beamlearn.channels import RayleighChannel
 from beamlearn.metrics import sum_rate
 from beamlearn.precoding import rzf_precoder, wmmse, zf_precoder
-from beamlearn.reference import (rzf_numpy, sum_rate_numpy, wmmse_numpy, wmmse_numpy_batch, zf_numpy,
-                                 zf_numpy_batch)
 from beamlearn.scenarios import get_scenario
+from beamlearn.testing import rzf_numpy, sum_rate_numpy, wmmse_numpy, wmmse_numpy_batch, zf_numpy, zf_numpy_batch
 
 C128 = torch.complex128
 BATCH = 20
@@ -58,7 +57,7 @@ BISECTION_PREC_TOL = ITERS * BISECTION_DELTA  # 1.9e-7
 BISECTION_RATE_TOL = 1e-8
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _channels(name: str, seed: int = 7) -> torch.Tensor:
     if name == "unfolded-pga":
         return get_scenario("unfolded-pga").channel_model()(BATCH, seed=seed, dtype=C128)  # N=32, K=4
@@ -76,7 +75,7 @@ def _rel_err(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.linalg.norm(a - b, axis=(-2, -1)) / np.linalg.norm(b, axis=(-2, -1))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _reference(name: str, snr_db: float):
     """Initial precoders (NumPy RZF), the NumPy WMMSE result and its per-sample info."""
     hn = _channels(name).numpy()

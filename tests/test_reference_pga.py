@@ -1,6 +1,6 @@
 """Batched torch PGA (conventional and unfolded) against the independent per-sample NumPy reference.
 
-The reference (:mod:`beamlearn.reference.numpy_pga`) is written from the spec's equations (Theorem 1
+The reference (:mod:`beamlearn.testing.numpy_pga`) is written from the spec's equations (Theorem 1
 in its per-user trace form, a loop over users, explicit inverses for the init (13)) and shares no code
 with :mod:`beamlearn.hybrid.pga` (batched C-matrix form of spec s3.1, Cholesky solves). Both run in
 complex128 on 10 channels of the ``unfolded-pga`` preset (N=32, K=M=4) at 0, 10 and 20 dB.
@@ -43,9 +43,10 @@ import pytest
 import torch
 
 from beamlearn.hybrid import pga, pga_init
-from beamlearn.pretrained import load_pretrained_unfolded_pga
-from beamlearn.reference import conventional_pga_steps, hybrid_sum_rate_numpy, pga_init_numpy, pga_numpy_batch
+from beamlearn.learned import PerSNRModels
 from beamlearn.scenarios import get_scenario
+from beamlearn.systems.unfolded_pga import WEIGHTS
+from beamlearn.testing import conventional_pga_steps, hybrid_sum_rate_numpy, pga_init_numpy, pga_numpy_batch
 
 C128 = torch.complex128
 BATCH = 10
@@ -123,9 +124,9 @@ def test_init_matches_reference(channels, snr_db):
     power, noise = _power_noise(snr_db)
     hn = channels.numpy()
     f_t, w_t = (x.numpy() for x in pga_init(channels, power))
-    f_r, w_r = (np.stack(x) for x in zip(*(pga_init_numpy(h, power) for h in hn)))
-    r_t = np.array([[hybrid_sum_rate_numpy(h, f, w, noise)] for h, f, w in zip(hn, f_t, w_t)])
-    r_r = np.array([[hybrid_sum_rate_numpy(h, f, w, noise)] for h, f, w in zip(hn, f_r, w_r)])
+    f_r, w_r = (np.stack(x) for x in zip(*(pga_init_numpy(h, power) for h in hn), strict=True))
+    r_t = np.array([[hybrid_sum_rate_numpy(h, f, w, noise)] for h, f, w in zip(hn, f_t, w_t, strict=True)])
+    r_r = np.array([[hybrid_sum_rate_numpy(h, f, w, noise)] for h, f, w in zip(hn, f_r, w_r, strict=True)])
     assert_agree(tolerances(hn), f_t, w_t, f_r, w_r, r_t, r_r, "init")
 
 
@@ -147,7 +148,7 @@ def test_projection_once_per_layer_matches_reference(channels):
 
 
 def test_shipped_unfolded_model_matches_reference(channels):
-    model = load_pretrained_unfolded_pga(10)
+    model = PerSNRModels("unfolded-pga", WEIGHTS, get_scenario("unfolded-pga")).model_for(10.0)
     assert (model.layers, model.inner_steps, model.include_ln2, model.inner_projection) == (10, 10, True, True)
     power, noise = _power_noise(10.0)
     with torch.no_grad():

@@ -11,17 +11,29 @@ from beamlearn.constraints import precoder_power
 from beamlearn.hybrid import hybrid_sum_rate, pga, pga_init
 from beamlearn.metrics import sum_rate
 from beamlearn.precoding import zf_precoder
-from beamlearn.pretrained import available_unfolded_pga_snrs, load_pretrained_unfolded_pga
+from beamlearn.learned import ModelFileError, PerSNRModels, train
 from beamlearn.scenarios import get_scenario
-from beamlearn.training import TrainConfig, train_unfolded_pga
-from beamlearn.training import unfolded_pga as trainmod
-from beamlearn.unfolded import UnfoldedPGA
+from beamlearn.systems.unfolded_pga import WEIGHTS, UnfoldedPGA, UnfoldedPGATask
+from beamlearn.systems.unfolded_pga import UnfoldedPGAConfig as TrainConfig
+from beamlearn.systems.unfolded_pga import train as trainmod
 
 C64, C128 = torch.complex64, torch.complex128
 
 
 def channels(b, seed, dtype=C128, device="cpu"):
     return get_scenario("unfolded-pga").channel_model()(b, seed=seed, dtype=dtype, device=device)
+
+
+def train_unfolded_pga(config, out, **kw):
+    return train(UnfoldedPGATask(config), out, **kw)
+
+
+def available_unfolded_pga_snrs():
+    return WEIGHTS.snrs(get_scenario("unfolded-pga"))
+
+
+def load_pretrained_unfolded_pga(snr_db):
+    return PerSNRModels("unfolded-pga", WEIGHTS, get_scenario("unfolded-pga")).model_for(float(snr_db))
 
 
 SMALL = dict(snr_db=10.0, layers=2, inner_steps=2, epochs=2, train_channels=40, val_channels=20, batch_size=10,
@@ -86,7 +98,7 @@ def test_save_load_round_trip(tmp_path):
         m.mu.copy_(torch.rand(3, 2, dtype=torch.float64))
         m.lam.copy_(torch.rand(3, dtype=torch.float64) * 1e-3)
     m.metadata = {"snr_db": 5.0}
-    path = tmp_path / "sub" / "model.pt"
+    path = tmp_path / "sub" / "model.blm"
     m.save(path, metadata={"training": {"best_epoch": 3}})
     m2 = UnfoldedPGA.load(path)
     assert m2.config() == m.config()
@@ -94,9 +106,9 @@ def test_save_load_round_trip(tmp_path):
     assert m2.metadata == {"snr_db": 5.0, "training": {"best_epoch": 3}}
     h = channels(4, seed=3)
     assert torch.equal(m2(h, 3.0, 1.0).precoder, m(h, 3.0, 1.0).precoder)
-    assert [p.name for p in path.parent.iterdir()] == ["model.pt"]  # no temporary files left
+    assert [p.name for p in path.parent.iterdir()] == ["model.blm"]  # no temporary files left
     torch.save({"a": 1}, tmp_path / "other.pt")
-    with pytest.raises(ValueError, match="not an unfolded-PGA model"):
+    with pytest.raises(ModelFileError, match="not a beamlearn model file"):
         UnfoldedPGA.load(tmp_path / "other.pt")
 
 
@@ -137,26 +149,26 @@ def _read_log(path):
 def test_train_log_checkpoint_and_model(tmp_path):
     cfg = TrainConfig(**SMALL)
     s = train_unfolded_pga(cfg, tmp_path, progress=False, log=None)
-    for name in ("train_log.csv", "checkpoint.pt", "model.pt", "summary.json"):
+    for name in ("train_log.csv", "checkpoint.pt", "model.blm", "summary.json"):
         assert (tmp_path / name).exists()
     rows = _read_log(tmp_path / "train_log.csv")
     assert [int(r["epoch"]) for r in rows] == [0, 1, 2]
-    assert list(rows[0]) == ["epoch", "train_rate", "val_rate", "lr", "seconds"]
+    assert list(rows[0]) == ["epoch", "stage", "train_rate", "val_rate", "lr", "seconds"]
     assert float(rows[1]["lr"]) == pytest.approx(1e-3) and float(rows[2]["lr"]) == pytest.approx(0.97e-3)
     vals = [float(r["val_rate"]) for r in rows]
     assert s["best_epoch"] == max(range(3), key=lambda i: vals[i])
-    assert s["best_val_rate"] == pytest.approx(max(vals))
+    assert s["best_val"] == pytest.approx(max(vals))
     # epoch 0 is the untrained network = conventional PGA with I iterations on the validation set
     sc = get_scenario("unfolded-pga")
     h_val = sc.channel_model()(cfg.val_channels, seed=cfg.val_seed, dtype=C128)
     _, hist = pga(h_val, 10.0, 1.0, iterations=2, inner_steps=2, return_history=True)
     assert vals[0] == pytest.approx(hist[:, -1].mean().item(), abs=1e-12)
-    m = UnfoldedPGA.load(tmp_path / "model.pt")
+    m = UnfoldedPGA.load(tmp_path / "model.blm")
     assert m.metadata["snr_db"] == 10.0 and m.metadata["training"]["best_epoch"] == s["best_epoch"]
     with torch.no_grad():
         r = m.forward_layers(h_val, 10.0, 1.0)[:, -1].mean().item()
-    assert r == pytest.approx(s["best_val_rate"], abs=1e-12)
-    assert s["best_val_rate"] > vals[0]  # training helps even on this tiny problem
+    assert r == pytest.approx(s["best_val"], abs=1e-12)
+    assert s["best_val"] > vals[0]  # training helps even on this tiny problem
 
 
 def test_resume_equals_uninterrupted(tmp_path):
@@ -179,8 +191,8 @@ def test_resume_equals_uninterrupted(tmp_path):
     key = lambda rows: [(r["epoch"], r["train_rate"], r["val_rate"], r["lr"]) for r in rows]  # noqa: E731
     assert key(resumed["log"]) == key(full["log"])
     assert resumed["best_epoch"] == full["best_epoch"]
-    a = UnfoldedPGA.load(tmp_path / "full" / "model.pt")
-    b = UnfoldedPGA.load(tmp_path / "cut" / "model.pt")
+    a = UnfoldedPGA.load(tmp_path / "full" / "model.blm")
+    b = UnfoldedPGA.load(tmp_path / "cut" / "model.blm")
     assert torch.equal(a.mu, b.mu) and torch.equal(a.lam, b.lam)
     ca = torch.load(tmp_path / "full" / "checkpoint.pt", weights_only=True)
     cb = torch.load(tmp_path / "cut" / "checkpoint.pt", weights_only=True)
@@ -213,8 +225,8 @@ def test_best_epoch_is_kept(tmp_path, monkeypatch):
 
     monkeypatch.setattr(trainmod, "evaluate_layers", fake)
     s = train_unfolded_pga(cfg, tmp_path / "three", progress=False, log=None)
-    assert s["best_epoch"] == 1 and s["best_val_rate"] == 12.0 and math.isnan(s["last_val_rate"])
-    m = UnfoldedPGA.load(tmp_path / "three" / "model.pt")
+    assert s["best_epoch"] == 1 and s["best_val"] == 12.0 and math.isnan(s["last_val"])
+    m = UnfoldedPGA.load(tmp_path / "three" / "model.blm")
     assert torch.equal(m.mu, ck1["mu"]) and torch.equal(m.lam, ck1["lam"])
 
 

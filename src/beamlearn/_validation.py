@@ -12,7 +12,10 @@ from numbers import Integral, Real
 import torch
 
 __all__ = [
+    "check_bool",
     "check_int",
+    "check_one_of",
+    "check_real",
     "check_positive",
     "check_nonnegative",
     "check_probability",
@@ -38,6 +41,49 @@ def _as_float(name: str, value) -> float:
     if isinstance(value, bool) or not isinstance(value, Real):
         raise TypeError(f"{name} must be a real number, got {value!r}")
     return float(value)
+
+
+def _interval(minimum, maximum, open_lower: bool, open_upper: bool) -> str:
+    lo = "-inf" if minimum is None else f"{minimum:g}"
+    hi = "inf" if maximum is None else f"{maximum:g}"
+    return f"{'(' if open_lower or minimum is None else '['}{lo}, {hi}{')' if open_upper or maximum is None else ']'}"
+
+
+def check_real(name: str, value, minimum: float | None = None, maximum: float | None = None, *,
+               open_lower: bool = False, open_upper: bool = False) -> float:
+    """Return ``value`` as float, raising unless it is a finite real number (not a bool) in the range.
+
+    The range is ``[minimum, maximum]`` (either bound may be ``None``); ``open_lower``/``open_upper``
+    exclude the bound itself, e.g. ``check_real("delta", d, 0, 1, open_lower=True, open_upper=True)``
+    for ``(0, 1)``. Wrong kinds raise :class:`TypeError`, non-finite or out-of-range values
+    :class:`ValueError` naming the parameter and the allowed range.
+    """
+    v = _as_float(name, value)
+    too_low = minimum is not None and (v <= minimum if open_lower else v < minimum)
+    too_high = maximum is not None and (v >= maximum if open_upper else v > maximum)
+    if not math.isfinite(v) or too_low or too_high:
+        rng = _interval(minimum, maximum, open_lower, open_upper)
+        raise ValueError(f"{name} must be a finite real number in {rng}, got {value!r}")
+    return v
+
+
+def check_bool(name: str, value) -> bool:
+    """Return ``value``, raising :class:`TypeError` unless it is ``True`` or ``False`` (not 0/1, not None)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return value
+
+
+def check_one_of(name: str, value, allowed):
+    """Return ``value``, raising :class:`ValueError` (listing the allowed values) unless it is one of ``allowed``."""
+    allowed = tuple(allowed)
+    try:
+        ok = any(isinstance(value, bool) == isinstance(a, bool) and bool(value == a) for a in allowed)
+    except (TypeError, RuntimeError):  # e.g. a tensor whose == is not a bool
+        ok = False
+    if not ok:
+        raise ValueError(f"{name} must be one of {', '.join(repr(a) for a in allowed)}, got {value!r}")
+    return value
 
 
 def check_positive(name: str, value) -> float:

@@ -15,13 +15,14 @@ import hashlib
 import json
 import shutil
 import struct
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ._dtypes import COMPLEX_DTYPES, dtype_name, numpy_dtype
 from ._validation import check_int
 from .channels.base import ChannelModel
 from .io import _atomic_target
@@ -32,7 +33,6 @@ __all__ = ["save_channels", "load_channels", "read_metadata", "build_dataset", "
 MAGIC = b"BLCHAN01"
 FORMAT = "beamlearn-channels"
 VERSION = 1
-_DTYPES = {"complex64": (np.complex64, torch.complex64), "complex128": (np.complex128, torch.complex128)}
 
 
 class DatasetError(ValueError):
@@ -54,14 +54,15 @@ def _versions() -> dict:
 
 def save_channels(path: str | Path, channels: torch.Tensor, metadata: dict | None = None) -> None:
     """Write ``channels`` (complex64/complex128) with ``metadata`` to ``path`` atomically."""
-    if not isinstance(channels, torch.Tensor) or channels.dtype not in (torch.complex64, torch.complex128):
-        raise TypeError("channels must be a complex64 or complex128 torch tensor")
+    if not isinstance(channels, torch.Tensor):
+        raise TypeError(f"channels must be a complex64 or complex128 torch tensor, got {type(channels).__name__}")
+    name = dtype_name(channels.dtype, "channels.dtype")
     arr = np.ascontiguousarray(channels.detach().cpu().numpy())
     if not np.isfinite(arr.view(arr.real.dtype)).all():
         raise ValueError("channels hold non-finite values (NaN or inf); refusing to write them")
     data = arr.astype(arr.dtype.newbyteorder("<"), copy=False).tobytes(order="C")
     header = {"format": FORMAT, "version": VERSION, "shape": list(arr.shape),
-              "dtype": str(channels.dtype).removeprefix("torch."), "sha256": hashlib.sha256(data).hexdigest(),
+              "dtype": name, "sha256": hashlib.sha256(data).hexdigest(),
               "metadata": metadata or {}}
     hb = json.dumps(header, sort_keys=True, default=str).encode()
     with _atomic_target(path) as tmp:
@@ -87,8 +88,10 @@ def _read_header(f, path) -> tuple[dict, int]:
         header = json.loads(hb)
     except json.JSONDecodeError as e:
         raise DatasetError(f"{path} has a corrupted header: {e}") from None
-    if header.get("format") != FORMAT or header.get("version", 0) > VERSION or header.get("dtype") not in _DTYPES:
-        raise DatasetError(f"{path}: unsupported dataset format {header.get('format')!r} version {header.get('version')!r}")
+    if (header.get("format") != FORMAT or header.get("version", 0) > VERSION
+            or header.get("dtype") not in COMPLEX_DTYPES):
+        raise DatasetError(f"{path}: unsupported dataset format {header.get('format')!r} "
+                           f"version {header.get('version')!r}")
     return header, 16 + n
 
 
@@ -113,9 +116,9 @@ def load_channels(path: str | Path, *, num_users: int | None = None, num_antenna
         raise DatasetError(f"dataset file {path} does not exist")
     with open(path, "rb") as f:
         header, offset = _read_header(f, path)
-        np_dtype, t_dtype = _DTYPES[header["dtype"]]
+        np_dtype, t_dtype = numpy_dtype(header["dtype"]), COMPLEX_DTYPES[header["dtype"]]
         shape = tuple(int(s) for s in header["shape"])
-        expected = int(np.prod(shape)) * np.dtype(np_dtype).itemsize
+        expected = int(np.prod(shape)) * np_dtype.itemsize
         data = f.read(expected + 1)
     if len(data) < expected:
         raise DatasetError(f"{path} is truncated: expected {expected} bytes of channel data, found {len(data)}")
@@ -123,7 +126,7 @@ def load_channels(path: str | Path, *, num_users: int | None = None, num_antenna
         raise DatasetError(f"{path} is corrupted: it has data beyond the {expected} bytes its header declares")
     if verify and hashlib.sha256(data).hexdigest() != header["sha256"]:
         raise DatasetError(f"{path} is corrupted: the SHA-256 of its channel data does not match its header")
-    arr = np.frombuffer(data, dtype=np.dtype(np_dtype).newbyteorder("<")).reshape(shape)
+    arr = np.frombuffer(data, dtype=np_dtype.newbyteorder("<")).reshape(shape)
     h = torch.from_numpy(arr.astype(np_dtype, copy=True))
     if len(shape) < 3:
         raise DatasetError(f"{path}: channels must be [D, K, N] or [D, K, Nr, N], found shape {shape}")
@@ -185,8 +188,9 @@ def _chunk_seed(seed: int, index: int) -> int:
 
 
 def build_dataset(source: str | ChannelModel, num_users: int, num_antennas: int, drops: int, seed: int,
-                  out: str | Path, *, chunk_size: int = 100, dtype: str = "complex64", device: str = "cpu",
-                  progress: bool = True, resume: bool = True, source_options: dict | None = None) -> dict:
+                  out: str | Path, *, chunk_size: int = 100, dtype: str | torch.dtype = "complex64",
+                  device: str = "cpu", progress: bool = True, resume: bool = True,
+                  source_options: dict | None = None) -> dict:
     """Draw ``drops`` channel realisations from ``source`` and write them to ``out``.
 
     Drops are generated in chunks of ``chunk_size``, chunk ``i`` from a seed derived from ``(seed, i)``,
@@ -197,8 +201,7 @@ def build_dataset(source: str | ChannelModel, num_users: int, num_antennas: int,
     drops = check_int("drops", drops, 1)
     seed = check_int("seed", seed, 0)
     chunk_size = check_int("chunk_size", chunk_size, 1)
-    if dtype not in _DTYPES:
-        raise ValueError(f"dtype must be one of {list(_DTYPES)}, got {dtype!r}")
+    dtype = dtype_name(dtype)  # a name or a torch dtype; the settings record the name
     out = Path(out)
     model = source if isinstance(source, ChannelModel) else make_source(source, num_users, num_antennas,
                                                                          **(source_options or {}))
@@ -218,7 +221,7 @@ def build_dataset(source: str | ChannelModel, num_users: int, num_antennas: int,
         from .io import write_json
 
         write_json(stamp, settings)
-    t_dtype = _DTYPES[dtype][1]
+    t_dtype = COMPLEX_DTYPES[dtype]
     n_chunks = -(-drops // chunk_size)
     chunks = []
     for i in tqdm(range(n_chunks), desc=f"dataset {name}", unit="chunk", disable=not progress):

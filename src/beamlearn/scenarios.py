@@ -13,14 +13,16 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
-from ._validation import check_int, check_positive
+from ._validation import check_int, check_one_of, check_positive, check_real
+from .observation import PERFECT_CSI, ObservationSpec
 from .channels import ULA, UPA, ChannelModel, ClusteredChannel, CorrelatedRayleighChannel, RayleighChannel
 
 __all__ = ["ChannelSpec", "Scenario", "PRESETS", "get_scenario", "list_scenarios"]
 
-CHANNEL_KINDS = ("rayleigh", "correlated-rayleigh", "clustered")
+CHANNEL_KINDS = ("rayleigh", "correlated-rayleigh", "clustered", "source", "dataset")
 
 
 @dataclass(frozen=True)
@@ -31,17 +33,67 @@ class ChannelSpec:
     :class:`RayleighChannel`, :class:`CorrelatedRayleighChannel` or :class:`ClusteredChannel` (for the
     clustered model, ``bs_array`` may be ``"ula"`` (default) or ``("upa", rows, cols)`` and
     ``bs_array_normalize``/``ue_array_normalize`` control the 1/sqrt(N) of the steering vectors).
+
+    Any other channel source of the library is named by ``kind="source"`` with ``params["name"]`` one
+    of :data:`beamlearn.datasets.SOURCES` (``rayleigh``, ``clustered-ula``, ``3gpp-umi``, ``3gpp-uma``,
+    ``3gpp-rma``) or ``rt:SCENE`` (further params are the source's options), and a dataset file by
+    ``kind="dataset"`` with ``params["path"]``. :meth:`parse` reads the command-line spelling.
     """
 
     kind: str = "rayleigh"
     params: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
-        if self.kind not in CHANNEL_KINDS:
-            raise ValueError(f"channel kind must be one of {CHANNEL_KINDS}, got {self.kind!r}")
+        check_one_of("channel kind", self.kind, CHANNEL_KINDS)
+        if self.kind == "source" and not isinstance(self.params.get("name"), str):
+            raise ValueError("a channel of kind 'source' needs params['name'], e.g. '3gpp-umi' or 'rt:munich'")
+        if self.kind == "dataset" and not self.params.get("path"):
+            raise ValueError("a channel of kind 'dataset' needs params['path'] (a .blch file)")
+
+    @classmethod
+    def parse(cls, text: str) -> ChannelSpec:
+        """A channel named on the command line: a preset's name (its channel model), a source name
+        (``rayleigh``, ``clustered-ula``, ``3gpp-umi|uma|rma``, ``rt:SCENE``) or a dataset file path."""
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError(f"channel source must be a non-empty string, got {text!r}")
+        text = text.strip()
+        if text in PRESETS:
+            return PRESETS[text].channel
+        from .datasets import SOURCES
+
+        if text in SOURCES or text.startswith("rt:"):
+            return cls("source", {"name": text})
+        if text.endswith(".blch") or Path(text).is_file():
+            return cls("dataset", {"path": text})
+        raise ValueError(f"channel source must be a preset ({', '.join(PRESETS)}), a source "
+                         f"({', '.join(SOURCES)}, rt:SCENE) or a dataset file, got {text!r}")
+
+    def describe(self) -> str:
+        """The source in one word: the kind, the source name or ``dataset:PATH``."""
+        if self.kind == "source":
+            return self.params["name"]
+        if self.kind == "dataset":
+            return f"dataset:{self.params['path']}"
+        return self.kind
 
     def build(self, num_users: int, num_bs_antennas: int, num_rx_antennas: int) -> ChannelModel:
         p = dict(self.params)
+        if self.kind == "dataset":
+            from .channels.dataset import DatasetChannel
+
+            model = DatasetChannel(p["path"])
+            got = (model.num_users, model.num_bs_antennas, model.num_rx_antennas)
+            if got != (num_users, num_bs_antennas, num_rx_antennas):
+                raise ValueError(f"dataset {p['path']} has (K, N, Nr) = {got}, the scenario "
+                                 f"({num_users}, {num_bs_antennas}, {num_rx_antennas}); use Scenario.with_channel")
+            return model
+        if self.kind == "source":
+            if num_rx_antennas != 1:
+                raise ValueError(f"channel source {p['name']!r} has single-antenna users; the scenario has "
+                                 f"num_rx_antennas={num_rx_antennas}")
+            from .datasets import make_source
+
+            return make_source(p.pop("name"), num_users, num_bs_antennas, **p)
         if self.kind == "rayleigh":
             return RayleighChannel(num_users, num_bs_antennas, num_rx_antennas, **p)
         if self.kind == "correlated-rayleigh":
@@ -77,7 +129,8 @@ class Scenario:
         noise_var: sigma^2 when ``power_reference="noise"``.
         power: P when ``power_reference="power"``.
         phase_bits: phase-shifter resolution in bits (``None``: infinite resolution).
-        channel: the channel model.
+        channel: the channel source.
+        observation: what the transmitter observes (:mod:`beamlearn.observation`; default perfect CSI).
         source: where the parameters come from (spec section), for listings.
     """
 
@@ -94,6 +147,7 @@ class Scenario:
     power: float = 1.0
     phase_bits: int | None = None
     channel: ChannelSpec = field(default_factory=ChannelSpec)
+    observation: ObservationSpec = PERFECT_CSI
     source: str = ""
 
     def __post_init__(self):
@@ -107,8 +161,7 @@ class Scenario:
             check_int("num_rf_chains", self.num_rf_chains, k * ns, n)
         if self.num_rx_rf_chains is not None:
             check_int("num_rx_rf_chains", self.num_rx_rf_chains, ns, nr)
-        if self.power_reference not in ("noise", "power"):
-            raise ValueError(f"power_reference must be 'noise' or 'power', got {self.power_reference!r}")
+        check_one_of("power_reference", self.power_reference, ("noise", "power"))
         check_positive("noise_var", self.noise_var)
         check_positive("power", self.power)
         if self.phase_bits is not None:
@@ -119,22 +172,15 @@ class Scenario:
         object.__setattr__(self, "snr_db", snr)
         if not isinstance(self.channel, ChannelSpec):
             raise TypeError("channel must be a ChannelSpec")
+        if not isinstance(self.observation, ObservationSpec):
+            raise TypeError("observation must be an ObservationSpec")
+        if self.channel.kind in ("source", "dataset"):
+            return  # built on use (Sionna scenes and dataset files are expensive to open)
         self.channel_model()  # validates the channel parameters now, not at first use
-
-    @property
-    def total_streams(self) -> int:
-        return self.num_users * self.num_streams
-
-    @property
-    def multi_antenna_users(self) -> bool:
-        return self.num_rx_antennas > 1
 
     def power_and_noise(self, snr_db: float) -> tuple[float, float]:
         """``(P, sigma^2)`` at ``snr_db`` under this scenario's power reference."""
-        snr_db = float(snr_db)
-        if not math.isfinite(snr_db):
-            raise ValueError(f"snr_db must be finite, got {snr_db}")
-        lin = 10 ** (snr_db / 10)
+        lin = 10 ** (check_real("snr_db", snr_db) / 10)
         if self.power_reference == "noise":
             return self.noise_var * lin, self.noise_var
         return self.power, self.power / lin
@@ -142,14 +188,37 @@ class Scenario:
     def channel_model(self) -> ChannelModel:
         return self.channel.build(self.num_users, self.num_bs_antennas, self.num_rx_antennas)
 
-    def replace(self, **changes) -> "Scenario":
+    def replace(self, **changes) -> Scenario:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
 
     def summary(self) -> dict:
-        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("channel",)}
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("channel", "observation")}
         d["channel"] = {"kind": self.channel.kind, **self.channel.params}
+        d["observation"] = self.observation.summary()
         return d
+
+    def with_channel(self, source: str | ChannelSpec) -> Scenario:
+        """This scenario drawing from another channel source (see :meth:`ChannelSpec.parse`).
+
+        A dataset file sets N, K and Nr from the file; hybrid RF chains are kept while still valid
+        (``K*Ns <= N_RF <= N``), otherwise dropped, and the streams are capped at the file's Nr.
+        """
+        spec = source if isinstance(source, ChannelSpec) else ChannelSpec.parse(source)
+        if spec.kind != "dataset":
+            return self.replace(name=f"{self.name}@{spec.describe()}", channel=spec)
+        from .channels.dataset import DatasetChannel
+
+        model = DatasetChannel(spec.params["path"])
+        k, n, nr = model.num_users, model.num_bs_antennas, model.num_rx_antennas
+        streams = min(self.num_streams, nr)
+        rf = self.num_rf_chains
+        if rf is not None and not (k * streams <= rf <= n):
+            rf = None
+        rx_rf = self.num_rx_rf_chains if (nr == self.num_rx_antennas and streams == self.num_streams) else None
+        return self.replace(name=f"{self.name}@{Path(spec.params['path']).name}", num_bs_antennas=n, num_users=k,
+                            num_rx_antennas=nr, num_streams=streams, num_rf_chains=rf, num_rx_rf_chains=rx_rf,
+                            channel=spec)
 
 
 _PI3 = (-math.pi / 3, math.pi / 3)
@@ -163,7 +232,8 @@ PRESETS: dict[str, Scenario] = {
             snr_db=(0, 5, 10, 15, 20),
             channel=ChannelSpec("clustered", dict(num_clusters=10, rays_per_cluster=1, gain_variance=1.0,
                                                   aod_range=(0.0, 2 * math.pi), normalization="none")),
-            source="unfolded-pga-hbf.md s2.3: ULA, 10 paths, CN(0,1) gains, AoD U(0,2pi), no extra normalisation; sigma^2=1",
+            source="unfolded-pga-hbf.md s2.3: ULA, 10 paths, CN(0,1) gains, AoD U(0,2pi), no extra normalisation; "
+                   "sigma^2=1",
         ),
         Scenario(
             name="mser",
@@ -171,7 +241,8 @@ PRESETS: dict[str, Scenario] = {
             num_rx_rf_chains=4, snr_db=(0, 5, 10, 15, 20, 25), power_reference="power", power=1.0,
             channel=ChannelSpec("clustered", dict(num_clusters=4, rays_per_cluster=2, gain_variance=0.1,
                                                   aod_range=_PI3, aoa_range=_PI3, normalization="paths")),
-            source="mser-unfolding-hbf.md s3: Nc=4, Nray=2, sigma_a^2=0.1, angles U(-pi/3,pi/3), sqrt(Nt Nr/(Nc Nray)); P_T=1",
+            source="mser-unfolding-hbf.md s3: Nc=4, Nray=2, sigma_a^2=0.1, angles U(-pi/3,pi/3), "
+                   "sqrt(Nt Nr/(Nc Nray)); P_T=1",
         ),
         Scenario(
             name="jcehb",
@@ -180,7 +251,8 @@ PRESETS: dict[str, Scenario] = {
             channel=ChannelSpec("clustered", dict(num_clusters=4, rays_per_cluster=2, gain_variance=0.1,
                                                   aod_range=_PI3, aoa_range=_PI3, normalization="paths")),
             source="jcehb-mixed-timescale-unfolding.md s3 (eq. 45): Nc=4, Nray=2, sigma_a^2=0.1, U(-pi/3,pi/3); P=1. "
-                   "The paper's per-user power ||F_RF F_BB,k||^2 = Ns is its own convention (not used by the baselines)",
+                   "The paper's per-user power ||F_RF F_BB,k||^2 = Ns is its own convention (not used by the "
+                   "baselines)",
         ),
         Scenario(
             name="uplink-massive-mimo",

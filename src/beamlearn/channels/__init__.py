@@ -1,7 +1,7 @@
 """Channel models, batched over any leading shape, seeded, on any device."""
 
 from .arrays import ULA, UPA
-from .base import ChannelModel, complex_normal, make_generator
+from .base import ChannelModel
 from .clustered import ChannelPaths, ClusteredChannel
 from .rayleigh import CorrelatedRayleighChannel, RayleighChannel, exponential_correlation
 from .raytraced import RayTracedChannel, make_rt_source  # sionna.rt is imported on first use
@@ -18,9 +18,7 @@ __all__ = [
     "RayleighChannel",
     "THREEGPP_SOURCES",
     "TR38901Channel",
-    "complex_normal",
     "exponential_correlation",
     "make_3gpp_source",
-    "make_generator",
     "make_rt_source",
 ]

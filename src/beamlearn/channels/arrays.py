@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .._dtypes import real_dtype, resolve_dtype
 from .._validation import check_int, check_positive
 
 __all__ = ["ULA", "UPA"]
@@ -38,7 +39,8 @@ class ULA:
     def size(self) -> int:
         return self.num_elements
 
-    def response(self, azimuth: torch.Tensor, zenith: torch.Tensor | None = None, dtype=torch.complex64) -> torch.Tensor:
+    def response(self, azimuth: torch.Tensor, zenith: torch.Tensor | None = None,
+                 dtype=torch.complex64) -> torch.Tensor:
         """Steering vectors ``[..., N]`` for angles ``[...]`` (radians).
 
         The ULA only sees ``sin(azimuth) * sin(zenith)``; ``zenith`` defaults to pi/2 (horizontal plane).
@@ -72,11 +74,13 @@ class UPA:
     def size(self) -> int:
         return self.num_rows * self.num_cols
 
-    def response(self, azimuth: torch.Tensor, zenith: torch.Tensor | None = None, dtype=torch.complex64) -> torch.Tensor:
+    def response(self, azimuth: torch.Tensor, zenith: torch.Tensor | None = None,
+                 dtype=torch.complex64) -> torch.Tensor:
         """Steering vectors ``[..., num_rows*num_cols]``; ``zenith`` defaults to pi/2."""
         if zenith is None:
             zenith = torch.full_like(azimuth, math.pi / 2)
-        rdtype = _real_dtype(dtype)
+        dtype = resolve_dtype(dtype)
+        rdtype = real_dtype(dtype)
         c = torch.arange(self.num_cols, device=azimuth.device, dtype=rdtype)
         r = torch.arange(self.num_rows, device=azimuth.device, dtype=rdtype)
         uy = (torch.sin(zenith) * torch.sin(azimuth)).to(rdtype)[..., None, None]
@@ -89,16 +93,11 @@ class UPA:
 
 
 def _linear_response(s: torch.Tensor, n: int, spacing: float, normalize: bool, dtype) -> torch.Tensor:
-    rdtype = _real_dtype(dtype)
+    dtype = resolve_dtype(dtype)
+    rdtype = real_dtype(dtype)
     idx = torch.arange(n, device=s.device, dtype=rdtype)
     phase = 2 * math.pi * spacing * s.to(rdtype)[..., None] * idx
     a = torch.polar(torch.ones_like(phase), phase)
     if normalize:
         a = a / math.sqrt(n)
     return a.to(dtype)
-
-
-def _real_dtype(dtype) -> torch.dtype:
-    if dtype not in (torch.complex64, torch.complex128):
-        raise TypeError(f"dtype must be torch.complex64 or torch.complex128, got {dtype}")
-    return torch.float64 if dtype == torch.complex128 else torch.float32

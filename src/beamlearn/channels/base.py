@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import abc
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
+from .._dtypes import real_dtype, resolve_dtype
 from .._validation import check_int
 
 __all__ = ["ChannelModel", "make_generator", "complex_normal"]
@@ -24,7 +25,7 @@ def make_generator(seed: int | None, device: torch.device | str | None) -> torch
 
 def complex_normal(shape, generator, device, dtype, variance: float = 1.0) -> torch.Tensor:
     """i.i.d. CN(0, variance) samples of the given complex dtype."""
-    rdtype = torch.float64 if dtype == torch.complex128 else torch.float32
+    rdtype = real_dtype(dtype)
     std = (variance / 2) ** 0.5
     re = torch.randn(shape, generator=generator, device=device, dtype=rdtype)
     im = torch.randn(shape, generator=generator, device=device, dtype=rdtype)
@@ -60,8 +61,7 @@ class ChannelModel(abc.ABC):
         squeeze_rx: bool = True,
     ) -> torch.Tensor:
         batch_shape = _batch_shape(batch_size)
-        if dtype not in (torch.complex64, torch.complex128):
-            raise TypeError(f"dtype must be torch.complex64 or torch.complex128, got {dtype}")
+        dtype = resolve_dtype(dtype)
         if seed is not None and generator is not None:
             raise ValueError("give at most one of seed and generator")
         if device is None:

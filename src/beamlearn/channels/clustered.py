@@ -2,7 +2,8 @@
 
 For user k (independently across users and batch entries)
 
-    H_k = c * sum_{i=1}^{Nc} sum_{l=1}^{Nray} alpha_{il} a_r(aoa_{il}) a_t(aod_{il}, zod_{il})^H  [* e^{-j 2 pi f tau_il}]
+    H_k = c * sum_{i=1}^{Nc} sum_{l=1}^{Nray} alpha_{il} a_r(aoa_{il}) a_t(aod_{il}, zod_{il})^H
+              [* e^{-j 2 pi f tau_il}]
 
 with ``a_t`` the BS array response (:mod:`beamlearn.channels.arrays`), ``a_r`` the user array response
 (``a_r = 1`` for single-antenna users) and ``alpha ~ CN(0, gain_variance)``. This is eq. (2)-(3) of the
@@ -21,12 +22,14 @@ factor) or ``"frobenius"`` (each user's ``||H_k||_F^2 = N Nr`` exactly, per samp
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Literal
 
 import torch
 
-from .._validation import check_int, check_nonnegative, check_positive
+from .._dtypes import real_dtype
+from .._validation import check_int, check_nonnegative, check_one_of, check_positive
 from .arrays import ULA, UPA
 from .base import ChannelModel, complex_normal
 
@@ -107,19 +110,15 @@ class ClusteredChannel(ChannelModel):
             if v is not None:
                 check_nonnegative(name, v)
         self.aod_spread, self.zod_spread, self.aoa_spread = aod_spread, zod_spread, aoa_spread
-        if spread_distribution not in ("laplacian", "uniform"):
-            raise ValueError(f"spread_distribution must be 'laplacian' or 'uniform', got {spread_distribution!r}")
-        self.spread_distribution = spread_distribution
-        if uniform_in not in ("angle", "sine"):
-            raise ValueError(f"uniform_in must be 'angle' or 'sine', got {uniform_in!r}")
+        self.spread_distribution = check_one_of("spread_distribution", spread_distribution, ("laplacian", "uniform"))
+        check_one_of("uniform_in", uniform_in, ("angle", "sine"))
         if uniform_in == "sine":
             for name, r in (("aod_range", self.aod_range), ("aoa_range", self.aoa_range)):
                 if r[0] < -1 or r[1] > 1:
-                    raise ValueError(f"with uniform_in='sine', {name} holds sine values and must lie in [-1, 1], got {r}")
+                    raise ValueError(f"with uniform_in='sine', {name} holds sine values and must lie in [-1, 1], "
+                                     f"got {r}")
         self.uniform_in = uniform_in
-        if normalization not in ("none", "paths", "frobenius"):
-            raise ValueError(f"normalization must be one of 'none', 'paths', 'frobenius', got {normalization!r}")
-        self.normalization = normalization
+        self.normalization = check_one_of("normalization", normalization, ("none", "paths", "frobenius"))
         self.max_delay = check_nonnegative("max_delay", max_delay)
         if frequencies is not None:
             frequencies = tuple(float(f) for f in frequencies)
@@ -148,7 +147,7 @@ class ClusteredChannel(ChannelModel):
         return (mean + off).flatten(-2)
 
     def sample_paths(self, batch_shape, generator, device, dtype) -> ChannelPaths:
-        rdtype = torch.float64 if dtype == torch.complex128 else torch.float32
+        rdtype = real_dtype(dtype)
         shape = (*batch_shape, self.num_users)
         p = self.num_paths
         gains = complex_normal((*shape, p), generator, device, dtype, self.gain_variance)
@@ -182,7 +181,8 @@ class ClusteredChannel(ChannelModel):
             nrm = torch.linalg.vector_norm(h, dim=(-2, -1), keepdim=True)
             if self.frequencies is not None:  # one factor per user across all frequencies
                 nrm = torch.linalg.vector_norm(h, dim=(-4, -2, -1), keepdim=True) / math.sqrt(len(self.frequencies))
-            h = h * (math.sqrt(self.num_bs_antennas * self.num_rx_antennas) / nrm.clamp_min(torch.finfo(nrm.dtype).tiny))
+            target = math.sqrt(self.num_bs_antennas * self.num_rx_antennas)
+            h = h * (target / nrm.clamp_min(torch.finfo(nrm.dtype).tiny))
         return h
 
     def _sample(self, batch_shape, generator, device, dtype):

@@ -6,7 +6,7 @@ import cmath
 
 import torch
 
-from .._validation import check_int, check_probability
+from .._validation import check_int, check_positive, check_probability
 from .base import ChannelModel, complex_normal
 
 __all__ = ["RayleighChannel", "CorrelatedRayleighChannel", "exponential_correlation"]
@@ -22,9 +22,7 @@ class RayleighChannel(ChannelModel):
         self.num_users = check_int("num_users", num_users, 1)
         self.num_bs_antennas = check_int("num_bs_antennas", num_bs_antennas, 1)
         self.num_rx_antennas = check_int("num_rx_antennas", num_rx_antennas, 1)
-        if not variance > 0:
-            raise ValueError(f"variance must be > 0, got {variance}")
-        self.variance = float(variance)
+        self.variance = check_positive("variance", variance)
 
     def _sample(self, batch_shape, generator, device, dtype):
         shape = (*batch_shape, self.num_users, self.num_rx_antennas, self.num_bs_antennas)

@@ -68,7 +68,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from .._validation import check_int, check_nonnegative, check_positive
+from .._validation import check_bool, check_int, check_nonnegative, check_one_of, check_positive, check_real
 from .base import ChannelModel
 
 __all__ = ["SCENE_DEFAULTS", "RayTracedChannel", "find_libllvm", "import_sionna_rt", "make_rt_source"]
@@ -309,15 +309,9 @@ class RayTracedChannel(ChannelModel):
         self.bs_position = _point("bs_position", bs_position)
         self.bs_orientation = _point("bs_orientation", (0.0, 0.0, 0.0) if bs_orientation is None
                                      else bs_orientation)
-        if pattern not in ("iso", "tr38901"):
-            raise ValueError(f"pattern must be 'iso' or 'tr38901', got {pattern!r}")
-        self.pattern = pattern
-        self.min_gain_db = None if min_gain_db is None else float(min_gain_db)
-        self.max_gain_db = None if max_gain_db is None else float(max_gain_db)
-        for name in ("min_gain_db", "max_gain_db"):
-            v = getattr(self, name)
-            if v is not None and not math.isfinite(v):
-                raise ValueError(f"{name} must be finite or None, got {v!r}")
+        self.pattern = check_one_of("pattern", pattern, ("iso", "tr38901"))
+        self.min_gain_db = None if min_gain_db is None else check_real("min_gain_db", min_gain_db)
+        self.max_gain_db = None if max_gain_db is None else check_real("max_gain_db", max_gain_db)
         if self.min_gain_db is not None and self.max_gain_db is not None and self.min_gain_db > self.max_gain_db:
             raise ValueError(f"min_gain_db ({self.min_gain_db}) must be <= max_gain_db ({self.max_gain_db})")
         self.min_distance = None if min_distance is None else check_nonnegative("min_distance", min_distance)
@@ -325,16 +319,14 @@ class RayTracedChannel(ChannelModel):
         if (self.min_distance is not None and self.max_distance is not None
                 and self.min_distance >= self.max_distance):
             raise ValueError(f"min_distance ({self.min_distance}) must be < max_distance ({self.max_distance})")
-        self.user_height = float(user_height)
-        if not math.isfinite(self.user_height):
-            raise ValueError(f"user_height must be finite, got {user_height!r}")
-        self.outdoor_only = bool(outdoor_only)
+        self.user_height = check_real("user_height", user_height)
+        self.outdoor_only = check_bool("outdoor_only", outdoor_only)
         self.max_depth = check_int("max_depth", max_depth, 0)
         self.samples_per_src = check_int("samples_per_src", samples_per_src, 1)
-        self.refraction = bool(refraction)
-        self.diffraction = bool(diffraction)
-        self.diffuse_reflection = bool(diffuse_reflection)
-        self.normalize = bool(normalize)
+        self.refraction = check_bool("refraction", refraction)
+        self.diffraction = check_bool("diffraction", diffraction)
+        self.diffuse_reflection = check_bool("diffuse_reflection", diffuse_reflection)
+        self.normalize = check_bool("normalize", normalize)
         self.radio_map_cell_size = check_positive("radio_map_cell_size", radio_map_cell_size)
         self.radio_map_samples = check_int("radio_map_samples", radio_map_samples, 1)
         if rx_per_call is None:
@@ -489,7 +481,7 @@ class RayTracedChannel(ChannelModel):
         for start in range(0, pos.shape[0], self.rx_per_call):
             chunk = pos[start:start + self.rx_per_call]
             self._set_receivers(chunk.shape[0])
-            for rx, p in zip(self._receivers, chunk):
+            for rx, p in zip(self._receivers, chunk, strict=True):
                 rx.position = mi.Point3f(float(p[0]), float(p[1]), float(p[2]))
             paths = self._solver(
                 self._scene, max_depth=self.max_depth, max_num_paths_per_src=self.max_num_paths_per_src,

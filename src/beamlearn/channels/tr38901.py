@@ -67,7 +67,7 @@ import math
 
 import torch
 
-from .._validation import check_int, check_positive, check_probability
+from .._validation import check_bool, check_int, check_one_of, check_positive, check_probability
 from .base import ChannelModel
 
 __all__ = ["THREEGPP_SOURCES", "TR38901Channel", "make_3gpp_source"]
@@ -184,31 +184,19 @@ class TR38901Channel(ChannelModel):
         precision: str = "single",
         drops_per_call: int | None = None,
     ):
-        if not isinstance(scenario, str) or scenario.lower() not in _SCENARIOS:
-            raise ValueError(f"scenario must be one of {_SCENARIOS}, got {scenario!r}")
-        self.scenario = scenario.lower()
+        self.scenario = check_one_of("scenario", scenario.lower() if isinstance(scenario, str) else scenario,
+                                     _SCENARIOS)
         self.num_users = check_int("num_users", num_users, 1)
         self.num_bs_antennas = check_int("num_bs_antennas", num_bs_antennas, 1)
         self.num_rx_antennas = 1
         self.carrier_frequency = check_positive("carrier_frequency", carrier_frequency)
-        if not isinstance(normalize, bool):
-            raise TypeError(f"normalize must be a bool, got {type(normalize).__name__}")
-        self.normalize = normalize
-        if o2i_model not in ("low", "high"):
-            raise ValueError(f"o2i_model must be 'low' or 'high', got {o2i_model!r}")
+        self.normalize = check_bool("normalize", normalize)
+        check_one_of("o2i_model", o2i_model, ("low", "high"))
         self.o2i_model = o2i_model if self.scenario != "rma" else None
-        if bs_antenna_pattern not in _PATTERNS:
-            raise ValueError(f"bs_antenna_pattern must be one of {_PATTERNS}, got {bs_antenna_pattern!r}")
-        self.bs_antenna_pattern = bs_antenna_pattern
-        if not isinstance(enable_shadow_fading, bool):
-            raise TypeError("enable_shadow_fading must be a bool")
-        self.enable_shadow_fading = enable_shadow_fading
-        if spec_version not in ("19.2", "16.1"):
-            raise ValueError(f"spec_version must be '19.2' or '16.1', got {spec_version!r}")
-        self.spec_version = spec_version
-        if precision not in ("single", "double"):
-            raise ValueError(f"precision must be 'single' or 'double', got {precision!r}")
-        self.precision = precision
+        self.bs_antenna_pattern = check_one_of("bs_antenna_pattern", bs_antenna_pattern, _PATTERNS)
+        self.enable_shadow_fading = check_bool("enable_shadow_fading", enable_shadow_fading)
+        self.spec_version = check_one_of("spec_version", spec_version, ("19.2", "16.1"))
+        self.precision = check_one_of("precision", precision, ("single", "double"))
         if drops_per_call is None:
             drops_per_call = max(1, _USER_ANTENNAS_PER_CALL // (self.num_users * self.num_bs_antennas))
         self.drops_per_call = check_int("drops_per_call", drops_per_call, 1)

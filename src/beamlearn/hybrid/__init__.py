@@ -1,15 +1,13 @@
-"""Hybrid (analog + digital) beamforming designs and the fully digital SCA sum-rate precoder."""
+"""Hybrid (analog + digital) beamforming designs: PGA, the two-stage baselines and their factorisations."""
 
-from .baselines import MOAltMin, OMPHybrid, SCARMM
+from .baselines import SCARMM, MOAltMin, OMPHybrid
 from .factorization import least_squares_digital, mo_altmin, omp_hybrid, ula_dictionary
-from .pga import PGA, hybrid_sum_rate, pga, pga_init, pga_layer, run_pga, sum_rate_gradients
-from .sca import SCA, sca_precoder, sca_subproblem
+from .pga import PGA, hybrid_sum_rate, pga, pga_init, pga_layer, sum_rate_gradients
 
 __all__ = [
     "MOAltMin",
     "OMPHybrid",
     "PGA",
-    "SCA",
     "SCARMM",
     "hybrid_sum_rate",
     "least_squares_digital",
@@ -18,9 +16,6 @@ __all__ = [
     "pga",
     "pga_init",
     "pga_layer",
-    "run_pga",
-    "sca_precoder",
-    "sca_subproblem",
     "sum_rate_gradients",
     "ula_dictionary",
 ]

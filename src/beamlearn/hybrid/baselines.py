@@ -1,6 +1,6 @@
 """Two-stage hybrid beamforming baselines: a fully digital precoder, then a hybrid factorisation.
 
-* :class:`SCARMM` (``"sca-rmm"``): the SCA sum-rate precoder (:func:`~beamlearn.hybrid.sca.sca_precoder`,
+* :class:`SCARMM` (``"sca-rmm"``): the SCA sum-rate precoder (:func:`~beamlearn.precoding.sca.sca_precoder`,
   Tran et al. 2012) factorised by MO-AltMin (:func:`~beamlearn.hybrid.factorization.mo_altmin`, Yu et al.
   2016): the SCA-RMM baseline of the unfolded-PGA paper (spec ``unfolded-pga-hbf.md`` s5.2).
 * :class:`MOAltMin` (``"mo-altmin"``): the WMMSE precoder (100 iterations) factorised by MO-AltMin.
@@ -21,10 +21,10 @@ import torch
 from .._validation import check_channel, check_int, check_power
 from ..channels.base import make_generator
 from ..constraints import normalize_hybrid_power
-from ..precoding.base import Beamformers, BeamformingMethod
+from ..interface import Beamformers, BeamformingMethod
+from ..precoding.sca import sca_precoder
 from ..precoding.wmmse import wmmse
 from .factorization import mo_altmin, omp_hybrid, ula_dictionary
-from .sca import sca_precoder
 
 __all__ = ["SCARMM", "MOAltMin", "OMPHybrid"]
 
@@ -77,7 +77,7 @@ class SCARMM(_MOFactorised):
 
     Args:
         num_rf_chains: N_RF, ``K <= N_RF <= N``.
-        sca_iterations: fixed SCA iterations (see :func:`~beamlearn.hybrid.sca.sca_precoder`).
+        sca_iterations: fixed SCA iterations (see :func:`~beamlearn.precoding.sca.sca_precoder`).
         outer_iterations, inner_iterations: MO-AltMin iteration counts.
         seed: seed of MO-AltMin's random-phase start (``None``: global RNG).
     """
@@ -88,11 +88,6 @@ class SCARMM(_MOFactorised):
                  inner_iterations: int = 10, seed: int | None = 0):
         super().__init__(num_rf_chains, outer_iterations, inner_iterations, seed)
         self.sca_iterations = check_int("sca_iterations", sca_iterations, 0)
-
-    def config(self) -> dict:
-        return {"num_rf_chains": self.num_rf_chains, "sca_iterations": self.sca_iterations,
-                "outer_iterations": self.outer_iterations, "inner_iterations": self.inner_iterations,
-                "seed": self.seed}
 
     def _digital(self, h, power, noise_var):
         return sca_precoder(h, power, noise_var, iterations=self.sca_iterations)
@@ -114,11 +109,6 @@ class MOAltMin(_MOFactorised):
                  inner_iterations: int = 10, seed: int | None = 0):
         super().__init__(num_rf_chains, outer_iterations, inner_iterations, seed)
         self.wmmse_iterations = check_int("wmmse_iterations", wmmse_iterations, 0)
-
-    def config(self) -> dict:
-        return {"num_rf_chains": self.num_rf_chains, "wmmse_iterations": self.wmmse_iterations,
-                "outer_iterations": self.outer_iterations, "inner_iterations": self.inner_iterations,
-                "seed": self.seed}
 
     def _digital(self, h, power, noise_var):
         return wmmse(h, power, noise_var, iterations=self.wmmse_iterations).precoder
@@ -142,10 +132,6 @@ class OMPHybrid(_TwoStage):
         super().__init__(num_rf_chains)
         self.num_angles = None if num_angles is None else check_int("num_angles", num_angles, 1)
         self.wmmse_iterations = check_int("wmmse_iterations", wmmse_iterations, 0)
-
-    def config(self) -> dict:
-        return {"num_rf_chains": self.num_rf_chains, "num_angles": self.num_angles,
-                "wmmse_iterations": self.wmmse_iterations}
 
     def _digital(self, h, power, noise_var):
         return wmmse(h, power, noise_var, iterations=self.wmmse_iterations).precoder

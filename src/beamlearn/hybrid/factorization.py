@@ -22,8 +22,9 @@ import math
 
 import torch
 
+from .._dtypes import resolve_dtype
 from .._ops import abs2, gram_cholesky, sq_norm
-from .._validation import check_complex, check_int
+from .._validation import check_complex, check_int, check_real
 from ..constraints import project_unit_modulus
 
 __all__ = ["mo_altmin", "omp_hybrid", "ula_dictionary", "least_squares_digital"]
@@ -152,8 +153,7 @@ def mo_altmin(
     outer_iterations = check_int("outer_iterations", outer_iterations, 0)
     inner_iterations = check_int("inner_iterations", inner_iterations, 1)
     line_search_trials = check_int("line_search_trials", line_search_trials, 1, 60)
-    if not (isinstance(armijo, (int, float)) and 0 < armijo < 1):
-        raise ValueError(f"armijo must lie in (0, 1), got {armijo!r}")
+    armijo = check_real("armijo", armijo, 0, 1, open_lower=True, open_upper=True)
     if init is None:
         phase = torch.rand(*x.shape[:-2], n, m, generator=generator, dtype=x.real.dtype, device=x.device)
         f = torch.polar(torch.ones_like(phase), 2 * math.pi * phase)
@@ -189,8 +189,7 @@ def ula_dictionary(num_antennas: int, num_angles: int | None = None, *, spacing:
     """
     n = check_int("num_antennas", num_antennas, 1)
     num = 4 * n if num_angles is None else check_int("num_angles", num_angles, 1)
-    if dtype not in (torch.complex64, torch.complex128):
-        raise TypeError(f"dtype must be torch.complex64 or torch.complex128, got {dtype}")
+    dtype = resolve_dtype(dtype)
     s = -1 + 2 * torch.arange(num, dtype=torch.float64, device=device) / num
     idx = torch.arange(n, dtype=torch.float64, device=device)
     phase = 2 * math.pi * spacing * idx[:, None] * s[None, :]

@@ -28,10 +28,10 @@ import math
 
 import torch
 
-from .._validation import check_complex, check_int, check_power
 from .._ops import abs2, gram_cholesky
+from .._validation import check_bool, check_complex, check_int, check_power, check_real
 from ..constraints import project_unit_modulus
-from ..precoding.base import Beamformers, BeamformingMethod
+from ..interface import Beamformers, BeamformingMethod
 from ..precoding.linear import _gram_solve
 
 __all__ = ["sum_rate_gradients", "hybrid_sum_rate", "pga_init", "pga_layer", "pga", "PGA"]
@@ -159,9 +159,7 @@ def pga_init(
     k, n = h.shape[-2], h.shape[-1]
     if k > n:
         raise ValueError(f"hybrid PGA needs K <= N; got K={k} users and N={n} antennas")
-    m = k if num_rf_chains is None else num_rf_chains
-    if isinstance(m, bool) or not isinstance(m, int):
-        raise TypeError(f"num_rf_chains must be an integer or None, got {num_rf_chains!r}")
+    m = k if num_rf_chains is None else check_int("num_rf_chains", num_rf_chains)
     if m < k or m > n:
         raise ValueError(
             f"num_rf_chains must be an integer in [K={k}, N={n}] (the init (12) needs at least one RF chain "
@@ -222,7 +220,8 @@ def _step_tensor(name: str, value, shape: tuple[int, ...], device) -> torch.Tens
     try:
         t = torch.broadcast_to(t, shape)
     except RuntimeError:
-        raise ValueError(f"{name} must be a number or broadcastable to {list(shape)}, got shape {list(t.shape)}") from None
+        raise ValueError(f"{name} must be a number or broadcastable to {list(shape)}, "
+                         f"got shape {list(t.shape)}") from None
     if t.numel() and not bool(torch.isfinite(t).all()):
         raise ValueError(f"{name} must be finite")
     return t
@@ -306,21 +305,16 @@ class PGA(BeamformingMethod):
         super().__init__()
         self.iterations = check_int("iterations", iterations, 0)
         self.inner_steps = check_int("inner_steps", inner_steps, 1)
-        self.mu = _check_step("mu", mu)
-        self.lam = _check_step("lam", lam)
-        self.include_ln2 = _check_bool("include_ln2", include_ln2)
-        self.inner_projection = _check_bool("inner_projection", inner_projection)
+        self.mu = check_real("mu", mu)
+        self.lam = check_real("lam", lam)
+        self.include_ln2 = check_bool("include_ln2", include_ln2)
+        self.inner_projection = check_bool("inner_projection", inner_projection)
         if num_rf_chains is not None:
             check_int("num_rf_chains", num_rf_chains, 1)
         self.num_rf_chains = num_rf_chains
         if seed is not None:
             check_int("seed", seed, 0)
         self.seed = seed
-
-    def config(self) -> dict:
-        return {"iterations": self.iterations, "inner_steps": self.inner_steps, "mu": self.mu, "lam": self.lam,
-                "include_ln2": self.include_ln2, "inner_projection": self.inner_projection,
-                "num_rf_chains": self.num_rf_chains, "seed": self.seed}
 
     def forward(self, h, power, noise_var) -> Beamformers:
         gen = None
@@ -330,15 +324,3 @@ class PGA(BeamformingMethod):
         return pga(h, power, noise_var, iterations=self.iterations, inner_steps=self.inner_steps, mu=self.mu,
                    lam=self.lam, include_ln2=self.include_ln2, inner_projection=self.inner_projection,
                    num_rf_chains=self.num_rf_chains, generator=gen)
-
-
-def _check_step(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite real number, got {value!r}")
-    return float(value)
-
-
-def _check_bool(name: str, value) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be True or False, got {value!r}")
-    return value

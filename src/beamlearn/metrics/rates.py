@@ -14,11 +14,12 @@ Conventions (stated once, in ``docs/conventions.md``):
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 
 from .._ops import abs2, per_user_product
+from .._validation import check_one_of
 
 __all__ = [
     "sinr",
@@ -28,6 +29,9 @@ __all__ = [
     "mmse_combiner",
     "mse",
 ]
+
+RateForm = Literal["sinr", "logdet"]
+_FORMS = get_args(RateForm)
 
 
 def _noise(noise_var, like: torch.Tensor) -> torch.Tensor:
@@ -129,7 +133,7 @@ def user_rates(
     noise_var,
     *,
     combiner: torch.Tensor | None = None,
-    form: Literal["sinr", "logdet"] = "sinr",
+    form: RateForm = "sinr",
 ) -> torch.Tensor:
     """Per-user rates ``[..., K]`` in bit/s/Hz.
 
@@ -141,10 +145,9 @@ def user_rates(
       user's whitened channel, the two forms agree; in general ``sinr <= logdet``.
     """
     _check(h, x)
+    check_one_of("form", form, _FORMS)
     if form == "sinr":
         return torch.log2(1 + stream_sinr(h, x, noise_var, combiner)).sum(-1)
-    if form != "logdet":
-        raise ValueError(f"form must be 'sinr' or 'logdet', got {form!r}")
     if not _is_mimo(h, x):
         h = h.unsqueeze(-2)
     k, nr = h.shape[-3], h.shape[-2]
@@ -171,7 +174,7 @@ def sum_rate(
     noise_var,
     *,
     combiner: torch.Tensor | None = None,
-    form: Literal["sinr", "logdet"] = "sinr",
+    form: RateForm = "sinr",
 ) -> torch.Tensor:
     """Sum rate ``[...]`` in bit/s/Hz; see :func:`user_rates` for the two forms.
 

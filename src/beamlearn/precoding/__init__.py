@@ -1,22 +1,22 @@
-"""Fully digital precoding baselines and the common method interface."""
+"""Fully digital precoding: MRT, ZF, RZF, WMMSE, SCA, the capacity reference."""
 
-from .base import Beamformers, BeamformingMethod, user_channels
 from .capacity import CapacityBound, capacity_waterfilling, waterfilling
 from .linear import MRT, RZF, ZF, mrt_precoder, rzf_precoder, zf_precoder
+from .sca import SCA, sca_precoder, sca_subproblem
 from .wmmse import WMMSE, wmmse
 
 __all__ = [
-    "Beamformers",
-    "BeamformingMethod",
     "CapacityBound",
     "MRT",
     "RZF",
+    "SCA",
     "WMMSE",
     "ZF",
     "capacity_waterfilling",
     "mrt_precoder",
     "rzf_precoder",
-    "user_channels",
+    "sca_precoder",
+    "sca_subproblem",
     "waterfilling",
     "wmmse",
     "zf_precoder",

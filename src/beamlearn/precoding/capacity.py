@@ -8,11 +8,10 @@ Uses an SVD, so it is a reference, not a hot path.
 
 from __future__ import annotations
 
-
 import torch
 
 from .._validation import check_power
-from .base import Beamformers, BeamformingMethod
+from ..interface import Beamformers, BeamformingMethod
 
 __all__ = ["waterfilling", "capacity_waterfilling", "CapacityBound"]
 
@@ -59,9 +58,6 @@ class CapacityBound(BeamformingMethod):
     def __init__(self, num_streams: int | None = None):
         super().__init__()
         self.num_streams = num_streams
-
-    def config(self) -> dict:
-        return {"num_streams": self.num_streams}
 
     def forward(self, h, power, noise_var) -> Beamformers:
         hs = h if self.num_streams is None else h.flatten(-3, -2)

@@ -8,17 +8,18 @@ equal power per stream ``||x_k||^2 = P/K`` (``"per_stream"``, the normalisation 
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 
-from .._validation import check_nonnegative, check_power
 from .._ops import abs2, gram_cholesky, sq_norm
-from .base import Beamformers, BeamformingMethod, user_channels
+from .._validation import check_nonnegative, check_one_of, check_power
+from ..interface import Beamformers, BeamformingMethod, user_channels
 
 __all__ = ["mrt_precoder", "zf_precoder", "rzf_precoder", "MRT", "ZF", "RZF"]
 
 Normalization = Literal["total", "per_stream"]
+_NORMALIZATIONS = get_args(Normalization)
 
 
 def _stack(h: torch.Tensor) -> torch.Tensor:
@@ -47,6 +48,7 @@ def _normalized_from_rows(y: torch.Tensor, power, normalization: Normalization) 
     rows ``Y`` (``[..., K, N]``) and returned as a conjugate-transpose view: transposing copies of
     ``[..., N, K]`` tensors cost more than the rest of ZF on the CPU."""
     check_power("power", power)
+    check_one_of("normalization", normalization, _NORMALIZATIONS)
     p = torch.as_tensor(power, dtype=y.real.dtype, device=y.device)
     if normalization == "per_stream":
         nrm = abs2(y).sum(-1, keepdim=True) * y.shape[-2]  # [..., K, 1]
@@ -100,13 +102,8 @@ def rzf_precoder(h: torch.Tensor, power, noise_var=None, *, alpha=None,
 class _Linear(BeamformingMethod):
     def __init__(self, num_streams: int | None = None, normalization: Normalization = "total"):
         super().__init__()
-        if normalization not in ("total", "per_stream"):
-            raise ValueError(f"normalization must be 'total' or 'per_stream', got {normalization!r}")
         self.num_streams = num_streams
-        self.normalization = normalization
-
-    def config(self) -> dict:
-        return {"num_streams": self.num_streams, "normalization": self.normalization}
+        self.normalization = check_one_of("normalization", normalization, _NORMALIZATIONS)
 
     def _prepare(self, h):
         if self.num_streams is None:
@@ -115,7 +112,8 @@ class _Linear(BeamformingMethod):
         nr = hm.shape[-2]
         if self.num_streams != nr:
             raise ValueError(
-                f"{self.name} serves one stream per receive antenna: num_streams must equal Nr={nr}, got {self.num_streams}"
+                f"{self.name} serves one stream per receive antenna: num_streams must equal Nr={nr}, "
+                f"got {self.num_streams}"
             )
         eye = torch.eye(nr, dtype=h.dtype, device=h.device).expand(*hm.shape[:-1], nr)
         return _stack(hm), eye

@@ -13,26 +13,27 @@ The transmit update is computed in user space: with ``G`` the stacked rows ``U_j
 multiplier ``mu >= 0`` is the smallest value with ``||V(mu)||_F^2 <= P``; it is found for every channel at
 once by a fixed number of Newton (default) or geometric bisection steps inside ``[mu_lo, mu_hi]`` with
 the provable upper bound ``mu_hi = sqrt(tr(G G^H) / P) * max_k(alpha_k tr W_k)`` (from
-``lambda_min(E_k) >= 1 / tr(W_k)``), with no per-sample loop and no host synchronisation. When ``mu > 0`` the result is rescaled to exactly
-``||V||_F^2 = P`` (the optimum meets the power constraint with equality).
+``lambda_min(E_k) >= 1 / tr(W_k)``), with no per-sample loop and no host synchronisation. When ``mu > 0``
+the result is rescaled to exactly ``||V||_F^2 = P`` (the optimum meets the power constraint with equality).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
 from .._ops import abs2, per_user_product
-from .._validation import check_int, check_power
+from .._validation import check_int, check_one_of, check_power
 from ..constraints import normalize_power
-from .base import Beamformers, BeamformingMethod, user_channels
+from ..interface import Beamformers, BeamformingMethod, user_channels
 from .linear import mrt_precoder, rzf_precoder, zf_precoder
 
 __all__ = ["wmmse", "WMMSE"]
 
 _INITS = ("rzf", "mrt", "zf", "random")
+_MU_SEARCHES = ("newton", "bisection")
 
 
 def _chol_solve(a, b):
@@ -102,8 +103,7 @@ def wmmse(
         ``[..., K, Nr, Ns]`` (``None`` for single-antenna users); and the history if requested.
     """
     iterations = check_int("iterations", iterations, 0)
-    if mu_search not in ("newton", "bisection"):
-        raise ValueError(f"mu_search must be 'newton' or 'bisection', got {mu_search!r}")
+    check_one_of("mu_search", mu_search, _MU_SEARCHES)
     if mu_steps is None:
         mu_steps = 12 if mu_search == "newton" else 32
     mu_steps = check_int("mu_steps", mu_steps, 1, 200)
@@ -116,14 +116,18 @@ def wmmse(
     rdtype = hm.real.dtype
     p = torch.as_tensor(power, dtype=rdtype, device=hm.device)
     s2 = torch.as_tensor(noise_var, dtype=rdtype, device=hm.device)
-    alpha = torch.ones(k, dtype=rdtype, device=hm.device) if weights is None else torch.as_tensor(weights, dtype=rdtype, device=hm.device)
+    if weights is None:
+        alpha = torch.ones(k, dtype=rdtype, device=hm.device)
+    else:
+        alpha = torch.as_tensor(weights, dtype=rdtype, device=hm.device)
 
     if not isinstance(init, torch.Tensor) and not isinstance(init, str):
         names = list(init)
         if not names:
             raise ValueError("init must name at least one initialisation")
         runs = [wmmse(h, power, noise_var, num_streams=num_streams, weights=weights, iterations=iterations,
-                      init=name, mu_steps=mu_steps, mu_search=mu_search, return_history=True, generator=generator) for name in names]
+                      init=name, mu_steps=mu_steps, mu_search=mu_search, return_history=True, generator=generator)
+                for name in names]
         final = torch.stack([r[1][..., -1] for r in runs])  # [R, ...]
         best = final.argmax(0)  # [...]
         pick = lambda ts: _select(ts, best)  # noqa: E731
@@ -185,13 +189,14 @@ def wmmse(
 
         eye_t = torch.eye(k * ns, dtype=t.dtype, device=t.device).expand_as(t)
 
+        # power_at is only called within this iteration, so it reads this iteration's t, m and eye_t
         def power_at(mu, deriv=False):
-            z, _ = _chol_solve(t + mu[..., None, None] * m, eye_t)  # Z = (T + mu M)^{-1}, Hermitian
-            a = z @ t @ z
+            z, _ = _chol_solve(t + mu[..., None, None] * m, eye_t)  # noqa: B023 - Z = (T + mu M)^{-1}, Hermitian
+            a = z @ t @ z  # noqa: B023
             pw = a.diagonal(dim1=-2, dim2=-1).real.sum(-1)  # ||G^H Z||_F^2 = tr(Z T Z)
             if not deriv:
                 return pw, z, None
-            dp = -2 * (a @ m @ z).diagonal(dim1=-2, dim2=-1).real.sum(-1)  # d/dmu tr(Z T Z)
+            dp = -2 * (a @ m @ z).diagonal(dim1=-2, dim2=-1).real.sum(-1)  # noqa: B023 - d/dmu tr(Z T Z)
             return pw, z, dp
 
         p_lo, z_lo, _ = power_at(mu_lo)
@@ -256,11 +261,7 @@ class WMMSE(BeamformingMethod):
         self.iterations = check_int("iterations", iterations, 0)
         self.init = init if isinstance(init, str) else tuple(init)
         self.mu_steps = mu_steps
-        self.mu_search = mu_search
-
-    def config(self) -> dict:
-        return {"num_streams": self.num_streams, "iterations": self.iterations, "init": self.init,
-                "mu_steps": self.mu_steps, "mu_search": self.mu_search}
+        self.mu_search = check_one_of("mu_search", mu_search, _MU_SEARCHES)
 
     def forward(self, h, power, noise_var) -> Beamformers:
         return wmmse(h, power, noise_var, num_streams=self.num_streams, iterations=self.iterations,

@@ -1,25 +1,25 @@
 """Learned methods trained at one SNR each, selected by the SNR of the call.
 
 Unfolded networks learn step sizes whose good values depend strongly on the SNR (the unfolded-PGA
-spec, s4), so the library keeps one model per SNR. :class:`PerSNRModels` makes such a family look like
-one method with the common call ``method(h, power, noise_var)``: the SNR ``10 log10(P / sigma^2)`` of
-the call picks the model.
+spec, s4), so a system may ship one model per SNR. :class:`PerSNRModels` makes such a family look like
+one method with the common call ``method(observation, power, noise_var)``: the SNR
+``10 log10(P / sigma^2)`` of the call picks the model.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Callable
 
 import torch
 
-from .precoding.base import Beamformers, BeamformingMethod
+from ..interface import Beamformers, BeamformingMethod
+from .weights import WeightsManifest
 
 __all__ = ["PerSNRModels"]
 
 
 class PerSNRModels(BeamformingMethod):
-    """A family of models indexed by training SNR (dB), loaded lazily by ``loader(snr_db)``.
+    """The models of ``manifest`` trained for ``scenario``, one per training SNR (dB), loaded lazily.
 
     ``power`` and ``noise_var`` must be scalars; an SNR with no model (within ``tolerance_db``) raises
     a ``ValueError`` listing the SNRs available.
@@ -27,12 +27,12 @@ class PerSNRModels(BeamformingMethod):
 
     learned = True
 
-    def __init__(self, name: str, snrs: list[float], loader: Callable[[float], BeamformingMethod],
-                 tolerance_db: float = 1e-6, hint: str = ""):
+    def __init__(self, name: str, manifest: WeightsManifest, scenario, tolerance_db: float = 1e-6, hint: str = ""):
         super().__init__()
         self.name = name
-        self.snrs = sorted(float(s) for s in snrs)
-        self._loader = loader
+        self.manifest = manifest
+        self.scenario = scenario
+        self.snrs = manifest.snrs(scenario)
         self.tolerance_db = tolerance_db
         self.hint = hint
         self.models = torch.nn.ModuleDict()
@@ -47,8 +47,12 @@ class PerSNRModels(BeamformingMethod):
             raise ValueError(f"{self.name}: no model trained at {snr_db:g} dB; available SNRs (dB): {avail}. {self.hint}".rstrip())
         key = f"{match[0]:g}".replace(".", "p").replace("-", "m")
         if key not in self.models:
-            self.models[key] = self._loader(match[0])  # moved to the input's device in forward
+            self.models[key] = self.manifest.load(self.manifest.find(self.scenario, match[0]))
         return self.models[key]
+
+    @property
+    def observes(self) -> str:  # follows the models of the family
+        return self.model_for(self.snrs[0]).observes if self.snrs else "channel"
 
     def forward(self, h, power, noise_var) -> Beamformers:
         if isinstance(power, torch.Tensor) or isinstance(noise_var, torch.Tensor):
@@ -57,5 +61,6 @@ class PerSNRModels(BeamformingMethod):
                 raise ValueError(f"{self.name}: power and noise_var must be scalars (one model per SNR)")
             power, noise_var = float(power), float(noise_var)
         snr_db = 10 * math.log10(power / noise_var)
-        model = self.model_for(snr_db).to(h.device)
+        device = h.device if isinstance(h, torch.Tensor) else h.channel.device
+        model = self.model_for(snr_db).to(device)
         return model(h, power, noise_var)

@@ -17,25 +17,17 @@ iterates without changing their dtype.
 
 from __future__ import annotations
 
-import math
-import os
-
-from pathlib import Path
-
 import torch
 
-from .._validation import check_complex, check_int, check_power
-from ..hybrid.pga import _check_bool, pga_init, run_pga
-from ..io import atomic_torch_save
-from ..precoding.base import Beamformers, BeamformingMethod
+from ..._validation import check_bool, check_complex, check_int, check_power, check_real
+from ...hybrid.pga import pga_init, run_pga
+from ...interface import Beamformers
+from ...learned import LearnedMethod
 
-__all__ = ["UnfoldedPGA", "atomic_torch_save"]
-
-FORMAT = "beamlearn.unfolded-pga"
-FORMAT_VERSION = 1
+__all__ = ["UnfoldedPGA"]
 
 
-class UnfoldedPGA(BeamformingMethod):
+class UnfoldedPGA(LearnedMethod):
     """Unfolded PGA network: ``model(h, power, noise_var) -> Beamformers`` (hybrid, learned).
 
     Args:
@@ -50,10 +42,18 @@ class UnfoldedPGA(BeamformingMethod):
     Attributes:
         mu: ``nn.Parameter`` ``[I, J]``; lam: ``nn.Parameter`` ``[I]``.
         metadata: free-form dict saved with the model (e.g. ``snr_db`` and a training summary).
+
+    Example:
+        >>> from beamlearn.scenarios import get_scenario
+        >>> sc = get_scenario("unfolded-pga")
+        >>> h = sc.channel_model()(8, seed=0)
+        >>> bf = UnfoldedPGA(layers=3)(h, *sc.power_and_noise(10.0))
+        >>> bf.analog.shape, bf.digital.shape
+        (torch.Size([8, 32, 4]), torch.Size([8, 4, 4]))
     """
 
     name = "unfolded-pga"
-    learned = True
+    model_name = "unfolded-pga"
     hybrid = True
 
     def __init__(self, layers: int = 10, inner_steps: int = 10, mu_init: float = 0.01, lam_init: float = 1e-4,
@@ -61,24 +61,15 @@ class UnfoldedPGA(BeamformingMethod):
         super().__init__()
         self.layers = check_int("layers", layers, 1)
         self.inner_steps = check_int("inner_steps", inner_steps, 1)
-        for nm, v in (("mu_init", mu_init), ("lam_init", lam_init)):
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                raise ValueError(f"{nm} must be a finite real number, got {v!r}")
-        self.mu_init = float(mu_init)
-        self.lam_init = float(lam_init)
-        self.include_ln2 = _check_bool("include_ln2", include_ln2)
-        self.inner_projection = _check_bool("inner_projection", inner_projection)
+        self.mu_init = check_real("mu_init", mu_init)
+        self.lam_init = check_real("lam_init", lam_init)
+        self.include_ln2 = check_bool("include_ln2", include_ln2)
+        self.inner_projection = check_bool("inner_projection", inner_projection)
         if num_rf_chains is not None:
             check_int("num_rf_chains", num_rf_chains, 1)
         self.num_rf_chains = num_rf_chains
         self.mu = torch.nn.Parameter(torch.full((self.layers, self.inner_steps), self.mu_init, dtype=torch.float64))
         self.lam = torch.nn.Parameter(torch.full((self.layers,), self.lam_init, dtype=torch.float64))
-        self.metadata: dict = {}
-
-    def config(self) -> dict:
-        return {"layers": self.layers, "inner_steps": self.inner_steps, "mu_init": self.mu_init,
-                "lam_init": self.lam_init, "include_ln2": self.include_ln2,
-                "inner_projection": self.inner_projection, "num_rf_chains": self.num_rf_chains}
 
     # -- computation -----------------------------------------------------------------------------
     def _run(self, h, power, noise_var, record: bool):
@@ -105,37 +96,3 @@ class UnfoldedPGA(BeamformingMethod):
         if return_beamformers:
             return rates, Beamformers(precoder=f @ w, analog=f, digital=w)
         return rates
-
-    # -- persistence ------------------------------------------------------------------------------
-    def save(self, path: str | os.PathLike, metadata: dict | None = None) -> None:
-        """Save config, step sizes and metadata (``self.metadata`` updated by ``metadata``) atomically.
-
-        Metadata must consist of plain Python values (numbers, strings, lists, dicts, None) so that the
-        file loads with ``torch.load(weights_only=True)``.
-        """
-        meta = dict(self.metadata)
-        if metadata:
-            meta.update(metadata)
-        state = {k: v.detach().cpu().clone() for k, v in self.state_dict().items()}
-        atomic_torch_save({"format": FORMAT, "version": FORMAT_VERSION, "config": self.config(),
-                           "state_dict": state, "metadata": meta}, path)
-
-    @classmethod
-    def load(cls, path: str | os.PathLike, map_location=None) -> "UnfoldedPGA":
-        """Rebuild a model saved by :meth:`save` (its ``metadata`` attribute is restored)."""
-        if not Path(path).is_file():
-            raise ValueError(f"model file {path} does not exist")
-        try:
-            obj = torch.load(path, map_location=map_location, weights_only=True)
-        except Exception as e:  # noqa: BLE001 - truncated, corrupted or foreign files
-            raise ValueError(f"{path} could not be read as an unfolded-PGA model file: {e}") from None
-        if not isinstance(obj, dict) or obj.get("format") != FORMAT:
-            raise ValueError(f"{path} is not an unfolded-PGA model file (format {FORMAT!r})")
-        if obj.get("version", 0) > FORMAT_VERSION:
-            raise ValueError(f"{path} has format version {obj.get('version')}; this beamlearn reads up to {FORMAT_VERSION}")
-        model = cls(**obj["config"])
-        model.load_state_dict(obj["state_dict"])
-        if isinstance(map_location, (str, torch.device)):
-            model.to(map_location)
-        model.metadata = dict(obj.get("metadata") or {})
-        return model

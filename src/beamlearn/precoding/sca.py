@@ -1,5 +1,6 @@
 """Sum-rate precoding by successive convex approximation (Tran, Hanif, Toelli, Juntti, IEEE SPL 2012), batched.
 
+A fully digital precoder; the hybrid baseline SCA-RMM (:class:`beamlearn.hybrid.SCARMM`) factorises it.
 Spec: ``shared/papers/unfolded-pga-hbf.md`` s5.2 (stage 1 of SCA-RMM). Single-antenna users, channel
 ``h`` ``[..., K, N]`` with rows ``h_k^H`` (``docs/conventions.md``), precoder ``X`` ``[..., N, K]``,
 total power ``||X||_F^2 <= P``, noise variance sigma^2.
@@ -65,10 +66,10 @@ from __future__ import annotations
 import torch
 
 from .._ops import gram_cholesky
-from .._validation import check_channel, check_int, check_positive, check_power
+from .._validation import check_channel, check_int, check_power, check_real
 from ..constraints import normalize_power
-from ..precoding.base import Beamformers, BeamformingMethod
-from ..precoding.linear import zf_precoder
+from ..interface import Beamformers, BeamformingMethod
+from .linear import zf_precoder
 
 __all__ = ["sca_precoder", "sca_subproblem", "SCA"]
 
@@ -256,12 +257,8 @@ def _z_to_x(h64, l, z, k, p):
 
 
 def _solver_options(delta, barrier_factor, barrier_stages, newton_steps):
-    delta = check_positive("delta", delta)
-    if delta >= 1:
-        raise ValueError(f"delta must lie in (0, 1), got {delta!r}")
-    factor = check_positive("barrier_factor", barrier_factor)
-    if factor <= 1:
-        raise ValueError(f"barrier_factor must be > 1, got {barrier_factor!r}")
+    delta = check_real("delta", delta, 0, 1, open_lower=True, open_upper=True)
+    factor = check_real("barrier_factor", barrier_factor, 1, open_lower=True)
     return dict(delta=delta, factor=factor, stages=check_int("barrier_stages", barrier_stages, 1),
                 steps=check_int("newton_steps", newton_steps, 1))
 
@@ -359,10 +356,6 @@ class SCA(BeamformingMethod):
         self.iterations = check_int("iterations", iterations, 0)
         self.barrier_stages = check_int("barrier_stages", barrier_stages, 1)
         self.newton_steps = check_int("newton_steps", newton_steps, 1)
-
-    def config(self) -> dict:
-        return {"iterations": self.iterations, "barrier_stages": self.barrier_stages,
-                "newton_steps": self.newton_steps}
 
     def forward(self, h, power, noise_var) -> Beamformers:
         return Beamformers(precoder=sca_precoder(h, power, noise_var, iterations=self.iterations,

@@ -1,0 +1,5 @@
+"""Channel estimation from pilots: least squares and LMMSE (batched, any leading dimensions)."""
+
+from .pilots import lmmse_estimate, ls_estimate, orthogonal_pilots
+
+__all__ = ["lmmse_estimate", "ls_estimate", "orthogonal_pilots"]

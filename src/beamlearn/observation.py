@@ -1,0 +1,138 @@
+"""What the transmitter observes: perfect CSI, pilots and an estimator, or the uplink channel.
+
+The observation is part of the scenario (:class:`ObservationSpec`). The experiment runner draws the
+true channel, makes the observation from it with :meth:`ObservationSpec.observe`, hands the
+observation to the method (``method.observes``, see :mod:`beamlearn.interface`) and scores the
+method's beamformers on the true channel.
+
+Kinds:
+
+* ``"perfect"``: the transmitter knows the true downlink channel.
+* ``"pilots"``: ``Y = H X + W`` with ``pilot_length`` DFT pilots of total power ``pilot_power`` per
+  pilot symbol (``None``: the data power P) and W ~ CN(0, sigma^2) at the evaluation SNR; the channel
+  view is the ``"ls"`` or ``"lmmse"`` estimate (:mod:`beamlearn.estimation`). LMMSE uses the
+  long-term channel covariance, estimated as the sample covariance of the true channels of the
+  batch (a statistic the transmitter is assumed to have learned over a long time scale); it is also
+  handed to methods that consume the whole observation.
+* ``"uplink"``: the BS sees the uplink channel ``[..., N, K]`` (or ``[..., N, K, Nr]``), made from
+  the true downlink channel by a named UL/DL mapping (``"reciprocal"``: TDD, ``H_ul = H_dl^T``;
+  systems register others with :func:`register_uplink_mapping`), optionally with i.i.d. estimation
+  error of variance ``uplink_error_var`` per entry. The channel view is the mapping's downlink
+  reading of it (the transpose for ``"reciprocal"``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+from ._validation import check_int, check_nonnegative, check_one_of, check_positive
+from .channels.base import complex_normal
+
+__all__ = ["ObservationSpec", "Observation", "PERFECT_CSI", "UPLINK_MAPPINGS", "register_uplink_mapping"]
+
+KINDS = ("perfect", "pilots", "uplink")
+ESTIMATORS = ("ls", "lmmse")
+
+
+def _reciprocal_uplink(h: torch.Tensor) -> torch.Tensor:
+    return h.transpose(-1, -2) if h.dim() >= 2 else h
+
+
+def _reciprocal_downlink(u: torch.Tensor) -> torch.Tensor:
+    return u.transpose(-1, -2)
+
+
+# name -> (downlink -> uplink, uplink -> downlink view)
+UPLINK_MAPPINGS: dict[str, tuple[Callable, Callable]] = {"reciprocal": (_reciprocal_uplink, _reciprocal_downlink)}
+
+
+def register_uplink_mapping(name: str, to_uplink: Callable, to_downlink_view: Callable) -> None:
+    """Add a UL/DL mapping: ``to_uplink(h_dl)`` makes the uplink channel the BS observes and
+    ``to_downlink_view(h_ul)`` is the downlink channel a classical method reads from it."""
+    UPLINK_MAPPINGS[name] = (to_uplink, to_downlink_view)
+
+
+@dataclass
+class Observation:
+    """What the transmitter has. ``channel`` is always set: the channel view ``[..., K, N]`` (or
+    ``[..., K, Nr, N]``) that classical methods consume; the other fields depend on the kind."""
+
+    kind: str
+    channel: torch.Tensor
+    pilots: torch.Tensor | None = None  # X [N, T]
+    received: torch.Tensor | None = None  # Y [..., K(, Nr), T]
+    covariance: torch.Tensor | None = None  # long-term E[h^H h] of the rows [N, N]
+    uplink: torch.Tensor | None = None  # [..., N, K(, Nr)]
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ObservationSpec:
+    """How the transmitter's observation is made from the true channel (see the module docstring).
+
+    Attributes:
+        kind: ``"perfect"``, ``"pilots"`` or ``"uplink"``.
+        pilot_length: T, pilot symbols (``"pilots"``; >= N for the LS estimator).
+        pilot_power: total power of one pilot symbol (``None``: the data power P of the SNR point).
+        estimator: ``"ls"`` or ``"lmmse"``.
+        mapping: the UL/DL mapping of ``"uplink"`` (a name in :data:`UPLINK_MAPPINGS`).
+        uplink_error_var: variance of the i.i.d. CN error added to the uplink channel (0: exact).
+    """
+
+    kind: str = "perfect"
+    pilot_length: int | None = None
+    pilot_power: float | None = None
+    estimator: str = "ls"
+    mapping: str = "reciprocal"
+    uplink_error_var: float = 0.0
+
+    def __post_init__(self):
+        check_one_of("observation kind", self.kind, KINDS)
+        check_one_of("estimator", self.estimator, ESTIMATORS)
+        if self.kind == "pilots":
+            if self.pilot_length is None:
+                raise ValueError("observation kind 'pilots' needs pilot_length (an integer >= 1)")
+            check_int("pilot_length", self.pilot_length, 1)
+        if self.pilot_power is not None:
+            check_positive("pilot_power", self.pilot_power)
+        check_nonnegative("uplink_error_var", self.uplink_error_var)
+        if self.kind == "uplink" and self.mapping not in UPLINK_MAPPINGS:
+            raise ValueError(f"mapping must be one of {', '.join(UPLINK_MAPPINGS)}, got {self.mapping!r}")
+
+    def summary(self) -> dict:
+        if self.kind == "perfect":
+            return {"kind": "perfect"}
+        if self.kind == "pilots":
+            return {"kind": "pilots", "pilot_length": self.pilot_length, "pilot_power": self.pilot_power,
+                    "estimator": self.estimator}
+        return {"kind": "uplink", "mapping": self.mapping, "uplink_error_var": self.uplink_error_var}
+
+    def observe(self, h: torch.Tensor, power: float, noise_var: float,
+                generator: torch.Generator | None = None) -> Observation:
+        """The observation of the true channels ``h`` ``[B, K, N]`` or ``[B, K, Nr, N]`` at ``(P, sigma^2)``."""
+        if self.kind == "perfect":
+            return Observation("perfect", h)
+        if self.kind == "uplink":
+            to_ul, to_dl = UPLINK_MAPPINGS[self.mapping]
+            u = to_ul(h)
+            if self.uplink_error_var > 0:
+                u = u + complex_normal(u.shape, generator, u.device, u.dtype, self.uplink_error_var)
+            return Observation("uplink", to_dl(u), uplink=u)
+        from .estimation import lmmse_estimate, ls_estimate, orthogonal_pilots
+
+        n = h.shape[-1]
+        x = orthogonal_pilots(n, self.pilot_length, self.pilot_power or float(power), dtype=h.dtype, device=h.device)
+        y = h @ x + complex_normal((*h.shape[:-1], x.shape[-1]), generator, h.device, h.dtype, float(noise_var))
+        rows = h.reshape(-1, n)
+        cov = rows.mH @ rows / rows.shape[0]  # E[h^H h] of the rows h (row vectors)
+        if self.estimator == "ls":
+            est = ls_estimate(y, x)
+        else:
+            est = lmmse_estimate(y, x, noise_var, cov)
+        return Observation("pilots", est, pilots=x, received=y, covariance=cov)
+
+
+PERFECT_CSI = ObservationSpec()

@@ -1,0 +1,42 @@
+"""The systems: one folder per paper, listed explicitly in :data:`SYSTEMS`.
+
+Adding a system means a new folder here with a :class:`System` entry, one line in :data:`SYSTEMS`,
+its docs page and its benchmark (``docs/architecture.md``). :func:`register_system` adds one from
+outside the package (a plugin, or a test) without editing this list.
+"""
+
+from __future__ import annotations
+
+from .base import System
+from .unfolded_pga import SYSTEM as UNFOLDED_PGA
+
+__all__ = ["System", "SYSTEMS", "register_system", "all_systems", "get_system"]
+
+SYSTEMS: list[System] = [
+    UNFOLDED_PGA,
+]
+
+_REGISTERED: dict[str, System] = {}
+
+
+def register_system(system: System, *, replace: bool = False) -> System:
+    """Add a system from outside the package (a name clash raises unless ``replace``)."""
+    if not isinstance(system, System):
+        raise TypeError(f"system must be a System, got {type(system).__name__}")
+    if any(s.name == system.name for s in all_systems()) and not replace:
+        raise ValueError(f"a system named {system.name!r} exists; pass replace=True to override it")
+    _REGISTERED[system.name] = system
+    return system
+
+
+def all_systems() -> list[System]:
+    """The listed systems, then the registered ones."""
+    listed = [s for s in SYSTEMS if s.name not in _REGISTERED]
+    return listed + list(_REGISTERED.values())
+
+
+def get_system(name: str) -> System:
+    for s in all_systems():
+        if s.name == name:
+            return s
+    raise ValueError(f"unknown system {name!r}; choose one of {', '.join(s.name for s in all_systems())}")
