@@ -5,14 +5,14 @@ channels of the ``unfolded-pga`` preset (10-path ULA, no extra normalisation) wi
 at SNR = 10 dB (P = 10, sigma^2 = 1):
 
 * ``unfolded PGA``: I = 10 layers of J = 10 projected F steps and one W step. For N = 32, K = 4 the
-  step sizes of the shipped 10 dB model (:func:`beamlearn.pretrained.load_pretrained_unfolded_pga`);
+  step sizes of the shipped 10 dB model (``beamlearn.systems.unfolded_pga.WEIGHTS``);
   for the other sizes, for which no model is trained, the untrained steps (mu = 0.01, lam = 1e-4):
   the cost does not depend on the values of the steps.
 * ``conventional PGA``: I = 30 iterations of J = 10 F steps and one W step, mu = 0.01, lam = 1e-4.
 
 Implementations, run side by side on the same channels:
 
-* ``beamlearn``: :class:`beamlearn.unfolded.UnfoldedPGA` (called under ``torch.no_grad()``, i.e.
+* ``beamlearn``: :class:`beamlearn.systems.unfolded_pga.UnfoldedPGA` (called under ``torch.no_grad()``, i.e.
   inference) and :func:`beamlearn.hybrid.pga` on a whole batch at once, complex64 and complex128, on
   the CPU and (where available) on CUDA;
 * ``numpy``: :mod:`beamlearn.testing.numpy_pga`, the same algorithm written per sample from the
@@ -44,10 +44,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from beamlearn.hybrid import hybrid_sum_rate, pga  # noqa: E402
-from beamlearn.pretrained import load_pretrained_unfolded_pga  # noqa: E402
 from beamlearn.scenarios import get_scenario  # noqa: E402
 from beamlearn.testing import conventional_pga_steps, hybrid_sum_rate_numpy, pga_numpy  # noqa: E402
-from beamlearn.unfolded import UnfoldedPGA  # noqa: E402
+from beamlearn.systems.unfolded_pga import WEIGHTS, UnfoldedPGA  # noqa: E402
 
 SNR_DB = 10.0
 NOISE_VAR = 1.0
@@ -80,7 +79,7 @@ def _channels(n: int, k: int, b: int) -> torch.Tensor:
 
 def _unfolded_model(n: int, k: int) -> UnfoldedPGA:
     if (n, k) == TRAINED_SIZE:
-        model = load_pretrained_unfolded_pga(SNR_DB)
+        model = WEIGHTS.load(WEIGHTS.find(get_scenario("unfolded-pga"), SNR_DB))
         assert (model.layers, model.inner_steps) == (UNFOLDED_LAYERS, INNER_STEPS)
         return model
     return UnfoldedPGA(layers=UNFOLDED_LAYERS, inner_steps=INNER_STEPS)  # untrained: mu = 0.01, lam = 1e-4

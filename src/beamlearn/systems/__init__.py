@@ -10,7 +10,7 @@ from __future__ import annotations
 from .base import System
 from .unfolded_pga import SYSTEM as UNFOLDED_PGA
 
-__all__ = ["System", "SYSTEMS", "register_system", "all_systems", "get_system"]
+__all__ = ["System", "SYSTEMS", "register_system", "unregister_system", "all_systems", "get_system"]
 
 SYSTEMS: list[System] = [
     UNFOLDED_PGA,
@@ -27,6 +27,11 @@ def register_system(system: System, *, replace: bool = False) -> System:
         raise ValueError(f"a system named {system.name!r} exists; pass replace=True to override it")
     _REGISTERED[system.name] = system
     return system
+
+
+def unregister_system(name: str) -> None:
+    """Remove a system added by :func:`register_system` (the listed systems cannot be removed)."""
+    _REGISTERED.pop(name, None)
 
 
 def all_systems() -> list[System]:
