@@ -46,6 +46,7 @@ def evaluate(
     resume: bool = typer.Option(True, help="Reuse finished (method, SNR) cells of a previous run in OUT."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
     channel: Optional[str] = typer.Option(None, help="Channel source instead of the scenario's: a preset name, rayleigh, clustered-ula, 3gpp-umi|uma|rma, rt:SCENE or a dataset file."),
+    observation: Optional[str] = typer.Option(None, help="What the transmitter observes instead of the scenario's: perfect, pilots:T[:ls|lmmse[:POWER]] or uplink[:MAPPING[:ERROR_VAR]]; methods are scored on the true channel."),
     dataset: Optional[Path] = typer.Option(None, help="Evaluate on the channels of this dataset file (see `beamlearn dataset build`); N and K follow the file."),
     model: list[Path] = typer.Option([], help="A trained model file (OUT/model.blm of `beamlearn train SYSTEM`) to evaluate at every SNR as an extra method named after its folder; repeatable."),
 ):
@@ -65,6 +66,7 @@ def evaluate(
         source = str(dataset) if dataset is not None else channel
         rows = ev.evaluate(sc, methods if methods.strip() else [], snrs, metric=metric, num_channels=channels,
                            seed=seed, device=device, dtype=dtype, batch_size=batch_size, channel_source=source,
+                           observation=observation,
                            out_dir=out, resume=resume, progress=progress, models=models)
     except (ValueError, TypeError, ImportError) as e:
         _fail(e)

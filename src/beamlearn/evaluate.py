@@ -20,6 +20,7 @@ from ._validation import check_channel, check_int
 from .experiment import columns, format_table, plot_grid, run_grid
 from .io import write_csv, write_json
 from .metrics.table import get_metric
+from .observation import ObservationSpec
 from .registry import build_method, resolve_methods
 from .scenarios import Scenario, get_scenario
 
@@ -45,6 +46,7 @@ def evaluate(
     dtype: str | torch.dtype = "complex64",
     batch_size: int = 2000,
     channel_source: str | None = None,
+    observation: str | ObservationSpec | None = None,
     dataset: str | Path | None = None,
     channels: torch.Tensor | None = None,
     out_dir: str | Path | None = None,
@@ -64,6 +66,8 @@ def evaluate(
             dataset file).
         channel_source: draw from this source instead of the scenario's (``rayleigh``, ``3gpp-umi``,
             ``rt:munich``, a dataset file, ...; :meth:`Scenario.with_channel`).
+        observation: what the transmitter observes instead of the scenario's (an
+            :class:`~beamlearn.observation.ObservationSpec` or its spelling, e.g. ``"pilots:64:lmmse"``).
         dataset: read the channels from this dataset file (N, K and Nr follow the file).
         channels: evaluate on these channels ``[B, K, N]`` instead.
         out_dir: write ``results.csv`` (after every cell, atomically), ``run.json``, the plot
@@ -77,6 +81,9 @@ def evaluate(
         channel_source = str(dataset)
     if channel_source is not None:
         sc = sc.with_channel(channel_source)
+    if observation is not None:
+        obs = observation if isinstance(observation, ObservationSpec) else ObservationSpec.parse(observation)
+        sc = sc.replace(observation=obs)
     snrs = [float(s) for s in (sc.snr_db if snr_db is None else snr_db)]
     met = get_metric(metric)
     names = resolve_methods(methods, sc, snrs, needs_precoder=met.needs_precoder) if methods else []

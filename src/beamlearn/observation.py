@@ -102,6 +102,27 @@ class ObservationSpec:
         if self.kind == "uplink" and self.mapping not in UPLINK_MAPPINGS:
             raise ValueError(f"mapping must be one of {', '.join(UPLINK_MAPPINGS)}, got {self.mapping!r}")
 
+    @classmethod
+    def parse(cls, text: str) -> ObservationSpec:
+        """The command-line spelling: ``perfect``, ``pilots:T[:ls|lmmse[:POWER]]`` or
+        ``uplink[:MAPPING[:ERROR_VAR]]``, e.g. ``pilots:64:lmmse`` or ``uplink:reciprocal:0.01``."""
+        parts = [p.strip() for p in str(text).split(":")]
+        kind = parts[0]
+        check_one_of("observation kind", kind, KINDS)
+        try:
+            if kind == "perfect" and len(parts) == 1:
+                return cls()
+            if kind == "pilots" and 2 <= len(parts) <= 4:
+                return cls("pilots", pilot_length=int(parts[1]), estimator=parts[2] if len(parts) > 2 else "ls",
+                           pilot_power=float(parts[3]) if len(parts) > 3 else None)
+            if kind == "uplink" and len(parts) <= 3:
+                return cls("uplink", mapping=parts[1] if len(parts) > 1 else "reciprocal",
+                           uplink_error_var=float(parts[2]) if len(parts) > 2 else 0.0)
+        except ValueError as e:
+            raise ValueError(f"observation {text!r}: {e}") from None
+        raise ValueError(f"observation must be 'perfect', 'pilots:T[:ls|lmmse[:POWER]]' or "
+                         f"'uplink[:MAPPING[:ERROR_VAR]]', got {text!r}")
+
     def summary(self) -> dict:
         if self.kind == "perfect":
             return {"kind": "perfect"}
