@@ -16,9 +16,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from beamlearn.cli import _dataset_channels
 from beamlearn.datasets import build_dataset
-from beamlearn.evaluate import evaluate, method_style
+from beamlearn.evaluate import evaluate
+from beamlearn.experiment import method_style
 from beamlearn.io import atomic_savefig, atomic_write_text
 from beamlearn.scenarios import get_scenario
 
@@ -42,8 +42,8 @@ def main() -> None:
     for label, (src, path) in sources.items():
         if not path.exists():
             build_dataset(src, 4, 32, 300, 0, path)
-        h, sc = _dataset_channels(path, get_scenario("unfolded-pga"), 300)
-        results[label] = evaluate(sc, args.methods, snrs, channels=h, out_dir=out / path.stem, progress=True)
+        results[label] = evaluate(get_scenario("unfolded-pga"), args.methods, snrs, num_channels=300, dataset=path,
+                                  out_dir=out / path.stem, progress=True)
 
     methods = list(dict.fromkeys(r["method"] for rows in results.values() for r in rows))
     lines = ["| method | " + " | ".join(f"{lab} @ {s:g} dB" for lab in results for s in snrs) + " |",

@@ -14,7 +14,7 @@ Kinds:
   long-term channel covariance, estimated as the sample covariance of the true channels of the
   batch (a statistic the transmitter is assumed to have learned over a long time scale); it is also
   handed to methods that consume the whole observation.
-* ``"uplink"``: the BS sees the uplink channel ``[..., N, K]`` (or ``[..., N, K, Nr]``), made from
+* ``"uplink"``: the BS sees the uplink channel ``[..., N, K]`` (or ``[..., K, N, Nr]``, one block per user), made from
   the true downlink channel by a named UL/DL mapping (``"reciprocal"``: TDD, ``H_ul = H_dl^T``;
   systems register others with :func:`register_uplink_mapping`), optionally with i.i.d. estimation
   error of variance ``uplink_error_var`` per entry. The channel view is the mapping's downlink
@@ -65,7 +65,7 @@ class Observation:
     pilots: torch.Tensor | None = None  # X [N, T]
     received: torch.Tensor | None = None  # Y [..., K(, Nr), T]
     covariance: torch.Tensor | None = None  # long-term E[h^H h] of the rows [N, N]
-    uplink: torch.Tensor | None = None  # [..., N, K(, Nr)]
+    uplink: torch.Tensor | None = None  # [..., N, K] or [..., K, N, Nr]
     extra: dict = field(default_factory=dict)
 
 

@@ -21,9 +21,8 @@ __all__ = ["Claim", "Table", "Report", "check", "grid_figure", "write_series", "
 
 @dataclass
 class Claim:
-    """One claim: the paper's statement, the reference value (paper or spec), ours, and the verdict.
-
-    ``holds`` is ``None`` for rows that are reported but not checked.
+    """One claim: the paper's statement, the reference value (paper or spec), ours, the acceptance
+    criterion (tolerance) and the verdict. ``holds`` is ``None`` for rows reported but not checked.
     """
 
     text: str
@@ -31,13 +30,16 @@ class Claim:
     measured: str
     holds: bool | None = None
     value: float | None = None
+    criterion: str = ""
 
 
 def check(text: str, reference: str, value: float, *, at_least: float | None = None, at_most: float | None = None,
           fmt: str = "{:.3f}", measured: str | None = None) -> Claim:
     """A claim that holds when ``value`` lies in ``[at_least, at_most]`` (NaN never holds)."""
     ok = math.isfinite(value) and (at_least is None or value >= at_least) and (at_most is None or value <= at_most)
-    return Claim(text, reference, measured if measured is not None else fmt.format(value), ok, float(value))
+    bounds = [f">= {at_least:.6g}"] * (at_least is not None) + [f"<= {at_most:.6g}"] * (at_most is not None)
+    return Claim(text, reference, measured if measured is not None else fmt.format(value), ok, float(value),
+                 " and ".join(bounds))
 
 
 @dataclass

@@ -52,7 +52,7 @@ def ls_estimate(y: torch.Tensor, pilots: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"least-squares estimation needs pilot_length >= N={n} antennas, got {t}")
     lc = gram_cholesky(pilots @ pilots.mH)  # X X^H = L L^H
     rhs = (y @ pilots.mH).mH  # [..., N, R]
-    return torch.cholesky_solve(rhs, lc).mH
+    return torch.cholesky_solve(rhs, lc).mH.resolve_conj()
 
 
 def lmmse_estimate(y: torch.Tensor, pilots: torch.Tensor, noise_var, covariance: torch.Tensor) -> torch.Tensor:

@@ -22,7 +22,7 @@ from typing import Callable
 
 import torch
 
-from .rates import sum_rate
+from .rates import _is_mimo, mmse_combiner, sum_rate
 from .ser import ser_conditional, ser_monte_carlo
 
 __all__ = ["Metric", "METRICS", "register_metric", "get_metric"]
@@ -68,9 +68,7 @@ def _sum_rate(form):
 def _ser(modulation, monte_carlo, n):
     def compute(h, bf, power, noise_var, generator):
         combiner = bf.combiner
-        if combiner is None and h.dim() >= 3 and bf.precoder.shape[-1] != h.shape[-2]:
-            from .rates import mmse_combiner
-
+        if combiner is None and _is_mimo(h, bf.precoder):  # multi-antenna users: MMSE combining
             combiner = mmse_combiner(h, bf.precoder, noise_var)
         if monte_carlo:
             per = ser_monte_carlo(h, bf.precoder, noise_var, modulation, combiner=combiner, num_symbols=n,
