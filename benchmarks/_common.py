@@ -165,24 +165,54 @@ class TableFormat:
 
     @property
     def header(self) -> list[str]:
-        return ["method", "N", self.k_label, "implementation", "dtype", "channels timed", "channels/s",
-                "speed-up vs NumPy", "max rel. sum-rate diff vs NumPy"]
+        return [
+            "method",
+            "N",
+            self.k_label,
+            "implementation",
+            "dtype",
+            "channels timed",
+            "channels/s",
+            "speed-up vs NumPy",
+            "max rel. sum-rate diff vs NumPy",
+        ]
 
     @property
     def csv_header(self) -> list[str]:
-        return ["method", "N", "K", "implementation", "dtype", self.csv_channels, "seconds", "channels_per_s",
-                "speedup_vs_numpy", "max_rel_rate_diff"]
+        return [
+            "method",
+            "N",
+            "K",
+            "implementation",
+            "dtype",
+            self.csv_channels,
+            "seconds",
+            "channels_per_s",
+            "speedup_vs_numpy",
+            "max_rel_rate_diff",
+        ]
 
     def line(self, r: Row) -> str:
         wm, wk, wt, ws = self.widths
-        return (f"{r.method:{wm}s} N={r.n:4d} K={r.k:{wk}d} {r.backend:28s} {r.dtype:11s} "
-                f"{r.channels:6d} ch in {r.seconds:8.3f} s = {r.throughput:{wt}.1f} ch/s  x{r.speedup:{ws}.1f}  "
-                f"rate diff {r.rate_diff:.1e}")
+        return (
+            f"{r.method:{wm}s} N={r.n:4d} K={r.k:{wk}d} {r.backend:28s} {r.dtype:11s} "
+            f"{r.channels:6d} ch in {r.seconds:8.3f} s = {r.throughput:{wt}.1f} ch/s  x{r.speedup:{ws}.1f}  "
+            f"rate diff {r.rate_diff:.1e}"
+        )
 
     @staticmethod
     def cells(r: Row) -> list[str]:
-        return [r.method, str(r.n), str(r.k), r.backend, r.dtype, str(r.channels), f"{r.throughput:,.1f}",
-                f"{r.speedup:,.1f}x", "(reference)" if r.backend.startswith("numpy") else f"{r.rate_diff:.1e}"]
+        return [
+            r.method,
+            str(r.n),
+            str(r.k),
+            r.backend,
+            r.dtype,
+            str(r.channels),
+            f"{r.throughput:,.1f}",
+            f"{r.speedup:,.1f}x",
+            "(reference)" if r.backend.startswith("numpy") else f"{r.rate_diff:.1e}",
+        ]
 
     def markdown(self, rows: list[Row]) -> str:
         lines = ["| " + " | ".join(self.header) + " |", "|" + "|".join(self.align) + "|"]
@@ -193,25 +223,53 @@ class TableFormat:
         w = csv.writer(f)
         w.writerow(self.csv_header)
         for r in rows:
-            w.writerow([r.method, r.n, r.k, r.backend, r.dtype, r.channels, f"{r.seconds:.6g}",
-                        f"{r.throughput:.6g}", f"{r.speedup:.6g}", f"{r.rate_diff:.3g}"])
+            w.writerow(
+                [
+                    r.method,
+                    r.n,
+                    r.k,
+                    r.backend,
+                    r.dtype,
+                    r.channels,
+                    f"{r.seconds:.6g}",
+                    f"{r.throughput:.6g}",
+                    f"{r.speedup:.6g}",
+                    f"{r.rate_diff:.3g}",
+                ]
+            )
 
 
-def bench_main(argv: list[str] | None, *, description: str, full: dict, quick: dict,
-               run: Callable[[dict, list, int], list[Row]], table: TableFormat, settings: str) -> int:
+def bench_main(
+    argv: list[str] | None,
+    *,
+    description: str,
+    full: dict,
+    quick: dict,
+    run: Callable[[dict, list, int], list[Row]],
+    table: TableFormat,
+    settings: str,
+) -> int:
     """The command line shared by the throughput benchmarks: parse the options, choose the devices, print
     the machine and ``settings``, call ``run(sizes, devices, repeats)``, then print (and with ``--out``
     write) the table."""
     import torch
 
     ap = argparse.ArgumentParser(description=description)
-    ap.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
-                    help="device for the batched torch path: auto = cpu, plus cuda where available (default)")
+    ap.add_argument(
+        "--device",
+        choices=["auto", "cpu", "cuda"],
+        default="auto",
+        help="device for the batched torch path: auto = cpu, plus cuda where available (default)",
+    )
     ap.add_argument("--quick", action="store_true", help="two small sizes and small batches (seconds)")
     ap.add_argument("--repeats", type=int, default=5, help="timed repeats of the torch path (median)")
-    ap.add_argument("--threads", type=int, default=None,
-                    help="threads for torch (set_num_threads) and for NumPy's BLAS (OPENBLAS/MKL/OMP_NUM_THREADS, "
-                         "set before import); default: the libraries' own choice")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="threads for torch (set_num_threads) and for NumPy's BLAS (OPENBLAS/MKL/OMP_NUM_THREADS, "
+        "set before import); default: the libraries' own choice",
+    )
     ap.add_argument("--out", default=None, help="write the table to FILE (.csv: CSV, otherwise markdown)")
     args = ap.parse_args(argv)
 

@@ -57,8 +57,9 @@ QUICK = {
 }
 
 # column names, markdown alignment and log-line widths of this script's table
-TABLE = TableFormat(k_label="K", align=("---",) * 3 + (":--",) * 2 + ("--:",) * 4, csv_channels="channels timed",
-                    widths=(6, 3, 12, 9))
+TABLE = TableFormat(
+    k_label="K", align=("---",) * 3 + (":--",) * 2 + ("--:",) * 4, csv_channels="channels timed", widths=(6, 3, 12, 9)
+)
 
 
 def rate_diff(hn: np.ndarray, x_ref: np.ndarray, x: np.ndarray) -> float:
@@ -103,8 +104,16 @@ def run(sizes: dict, devices: list[torch.device], repeats: int, log=print) -> li
                     h = h128[:b_dev].to(device=device, dtype=dtype)
                     secs = time_torch(torch_fn, h, repeats, min_seconds=0.5)  # more runs for the fast ZF
                     x = torch_fn(h[:b_n]).cpu().numpy()  # same channels as the reference
-                    row = Row(method, n, k, f"beamlearn batched ({device.type})", str(dtype).replace("torch.", ""),
-                              b_dev, secs, rate_diff(hn[:b_n], x_ref, x))
+                    row = Row(
+                        method,
+                        n,
+                        k,
+                        f"beamlearn batched ({device.type})",
+                        str(dtype).replace("torch.", ""),
+                        b_dev,
+                        secs,
+                        rate_diff(hn[:b_n], x_ref, x),
+                    )
                     row.speedup = row.throughput / ref_row.throughput
                     rows.append(row)
                     log(TABLE.line(row))
@@ -112,9 +121,16 @@ def run(sizes: dict, devices: list[torch.device], repeats: int, log=print) -> li
 
 
 def main(argv=None) -> int:
-    return bench_main(argv, description=__doc__.split("\n\n")[0], full=FULL, quick=QUICK, run=run, table=TABLE,
-                      settings=f"SNR {SNR_DB} dB (P={POWER}, sigma^2={NOISE_VAR}), i.i.d. Rayleigh, "
-                               f"WMMSE {WMMSE_ITERS} iterations, init rzf")
+    return bench_main(
+        argv,
+        description=__doc__.split("\n\n")[0],
+        full=FULL,
+        quick=QUICK,
+        run=run,
+        table=TABLE,
+        settings=f"SNR {SNR_DB} dB (P={POWER}, sigma^2={NOISE_VAR}), i.i.d. Rayleigh, "
+        f"WMMSE {WMMSE_ITERS} iterations, init rzf",
+    )
 
 
 if __name__ == "__main__":

@@ -35,18 +35,24 @@ def main() -> None:
     ap.add_argument("--antennas", type=int, default=64)
     ap.add_argument("--sources", default="rt:munich,3gpp-umi,3gpp-uma,3gpp-rma")
     args = ap.parse_args()
-    print(f"machine: {cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.2f}")
+    print(
+        f"machine: {cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.2f}"
+    )
     print("| source | drops | N | K | seconds | drops/s | peak RSS (GB) |")
     print("|---|--:|--:|--:|--:|--:|--:|")
     with tempfile.TemporaryDirectory() as tmp:
         for src in args.sources.split(","):
             t0 = time.perf_counter()
-            build_dataset(src, args.users, args.antennas, args.drops, 0, Path(tmp) / "d.blch", progress=False,
-                          resume=False)
+            build_dataset(
+                src, args.users, args.antennas, args.drops, 0, Path(tmp) / "d.blch", progress=False, resume=False
+            )
             dt = time.perf_counter() - t0
             rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
-            print(f"| {src} | {args.drops} | {args.antennas} | {args.users} | {dt:.1f} | {args.drops / dt:.1f} | {rss:.2f} |")
+            print(
+                f"| {src} | {args.drops} | {args.antennas} | {args.users} | {dt:.1f} | {args.drops / dt:.1f} "
+                f"| {rss:.2f} |"
+            )
     print(f"load average at the end: {os.getloadavg()[0]:.2f}")
 
 

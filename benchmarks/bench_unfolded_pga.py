@@ -45,8 +45,8 @@ import torch  # noqa: E402
 
 from beamlearn.hybrid import hybrid_sum_rate, pga  # noqa: E402
 from beamlearn.scenarios import get_scenario  # noqa: E402
-from beamlearn.testing import conventional_pga_steps, hybrid_sum_rate_numpy, pga_numpy  # noqa: E402
 from beamlearn.systems.unfolded_pga import WEIGHTS, UnfoldedPGA  # noqa: E402
+from beamlearn.testing import conventional_pga_steps, hybrid_sum_rate_numpy, pga_numpy  # noqa: E402
 
 SNR_DB = 10.0
 NOISE_VAR = 1.0
@@ -68,8 +68,12 @@ QUICK = {
 }
 
 # column names, markdown alignment and log-line widths of this script's table
-TABLE = TableFormat(k_label="K = M", align=(":--", "--:", "--:", ":--", ":--") + ("--:",) * 4,
-                    csv_channels="channels", widths=(44, 2, 10, 7))
+TABLE = TableFormat(
+    k_label="K = M",
+    align=(":--", "--:", "--:", ":--", ":--") + ("--:",) * 4,
+    csv_channels="channels",
+    widths=(44, 2, 10, 7),
+)
 
 
 def _channels(n: int, k: int, b: int) -> torch.Tensor:
@@ -99,19 +103,27 @@ def _methods(n: int, k: int):
             with torch.no_grad():
                 bf = m(h, POWER, NOISE_VAR)
             return bf.analog, bf.digital
+
         return fn
 
     def conventional_torch(device):
         def fn(h):
             bf = pga(h, POWER, NOISE_VAR, iterations=CONV_ITERS, inner_steps=INNER_STEPS)
             return bf.analog, bf.digital
+
         return fn
 
     return [
-        (f"unfolded PGA I={UNFOLDED_LAYERS} J={INNER_STEPS} ({trained})", unfolded_torch,
-         lambda h1: pga_numpy(h1, POWER, NOISE_VAR, mu_u, lam_u)),
-        (f"conventional PGA {CONV_ITERS} it. J={INNER_STEPS}", conventional_torch,
-         lambda h1: pga_numpy(h1, POWER, NOISE_VAR, mu_c, lam_c)),
+        (
+            f"unfolded PGA I={UNFOLDED_LAYERS} J={INNER_STEPS} ({trained})",
+            unfolded_torch,
+            lambda h1: pga_numpy(h1, POWER, NOISE_VAR, mu_u, lam_u),
+        ),
+        (
+            f"conventional PGA {CONV_ITERS} it. J={INNER_STEPS}",
+            conventional_torch,
+            lambda h1: pga_numpy(h1, POWER, NOISE_VAR, mu_c, lam_c),
+        ),
     ]
 
 
@@ -121,8 +133,9 @@ def run(sizes: dict, devices: list[torch.device], repeats: int, log=print) -> li
         b_max = max(b_unf, b_conv) * (CUDA_BATCH_SCALE if any(d.type == "cuda" for d in devices) else 1)
         h128 = _channels(n, k, b_max)
         hn = h128.numpy()
-        for (method, torch_factory, ref_fn), b_t, b_n in zip(_methods(n, k), (b_unf, b_conv), (bn_unf, bn_conv),
-                                                           strict=True):
+        for (method, torch_factory, ref_fn), b_t, b_n in zip(
+            _methods(n, k), (b_unf, b_conv), (bn_unf, bn_conv), strict=True
+        ):
             secs, outs = time_numpy(ref_fn, hn[:b_n])
             r_ref = np.asarray([hybrid_sum_rate_numpy(hn[b], f, w, NOISE_VAR) for b, (f, w) in enumerate(outs)])
             ref_row = Row(method, n, k, "numpy per-sample (cpu)", "complex128", b_n, secs, 0.0, 1.0)
@@ -135,10 +148,19 @@ def run(sizes: dict, devices: list[torch.device], repeats: int, log=print) -> li
                     h = h128[:b_dev].to(device=device, dtype=dtype)
                     secs = time_torch(fn, h, repeats)
                     f, w = fn(h[:b_n])  # same channels as the reference
-                    r = hybrid_sum_rate(h128[:b_n], f.cpu().to(torch.complex128), w.cpu().to(torch.complex128),
-                                        NOISE_VAR).numpy()
-                    row = Row(method, n, k, f"beamlearn batched ({device.type})", str(dtype).replace("torch.", ""),
-                              b_dev, secs, float(np.max(np.abs(r - r_ref) / r_ref)))
+                    r = hybrid_sum_rate(
+                        h128[:b_n], f.cpu().to(torch.complex128), w.cpu().to(torch.complex128), NOISE_VAR
+                    ).numpy()
+                    row = Row(
+                        method,
+                        n,
+                        k,
+                        f"beamlearn batched ({device.type})",
+                        str(dtype).replace("torch.", ""),
+                        b_dev,
+                        secs,
+                        float(np.max(np.abs(r - r_ref) / r_ref)),
+                    )
                     row.speedup = row.throughput / ref_row.throughput
                     rows.append(row)
                     log(TABLE.line(row))
@@ -146,9 +168,15 @@ def run(sizes: dict, devices: list[torch.device], repeats: int, log=print) -> li
 
 
 def main(argv=None) -> int:
-    return bench_main(argv, description=__doc__.split("\n\n")[0], full=FULL, quick=QUICK, run=run, table=TABLE,
-                      settings=f"SNR {SNR_DB} dB (P={POWER}, sigma^2={NOISE_VAR}), unfolded-pga preset channels "
-                               "(10-path ULA), K = M")
+    return bench_main(
+        argv,
+        description=__doc__.split("\n\n")[0],
+        full=FULL,
+        quick=QUICK,
+        run=run,
+        table=TABLE,
+        settings=f"SNR {SNR_DB} dB (P={POWER}, sigma^2={NOISE_VAR}), unfolded-pga preset channels (10-path ULA), K = M",
+    )
 
 
 if __name__ == "__main__":

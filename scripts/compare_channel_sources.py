@@ -42,12 +42,21 @@ def main() -> None:
     for label, (src, path) in sources.items():
         if not path.exists():
             build_dataset(src, 4, 32, 300, 0, path)
-        results[label] = evaluate(get_scenario("unfolded-pga"), args.methods, snrs, num_channels=300, dataset=path,
-                                  out_dir=out / path.stem, progress=True)
+        results[label] = evaluate(
+            get_scenario("unfolded-pga"),
+            args.methods,
+            snrs,
+            num_channels=300,
+            dataset=path,
+            out_dir=out / path.stem,
+            progress=True,
+        )
 
     methods = list(dict.fromkeys(r["method"] for rows in results.values() for r in rows))
-    lines = ["| method | " + " | ".join(f"{lab} @ {s:g} dB" for lab in results for s in snrs) + " |",
-             "|---|" + "---|" * (len(results) * len(snrs))]
+    lines = [
+        "| method | " + " | ".join(f"{lab} @ {s:g} dB" for lab in results for s in snrs) + " |",
+        "|---|" + "---|" * (len(results) * len(snrs)),
+    ]
     for m in methods:
         cells = []
         for rows in results.values():
@@ -62,7 +71,7 @@ def main() -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(results), figsize=(5 * len(results), 4.2), sharey=True)
-    for ax, (label, rows) in zip(axes, results.items()):
+    for ax, (label, rows) in zip(axes, results.items(), strict=True):
         for i, m in enumerate(methods):
             pts = sorted((float(r["snr_db"]), float(r["sum_rate_mean"])) for r in rows if r["method"] == m)
             if pts:

@@ -4,8 +4,14 @@ import numpy as np
 import pytest
 import torch
 
-from beamlearn.channels import (ULA, UPA, ClusteredChannel, CorrelatedRayleighChannel, RayleighChannel,
-                                exponential_correlation)
+from beamlearn.channels import (
+    ULA,
+    UPA,
+    ClusteredChannel,
+    CorrelatedRayleighChannel,
+    RayleighChannel,
+    exponential_correlation,
+)
 from beamlearn.scenarios import PRESETS, get_scenario
 
 
@@ -46,16 +52,31 @@ def test_steering_vectors_unit_norm_and_formula():
 
 def test_clustered_paths_normalisation_and_power():
     # "paths" normalisation: E||H_k||_F^2 = N Nr gain_variance (JCEHB spec: 204.8 for 64x32, 0.1)
-    model = ClusteredChannel(2, 64, 32, num_clusters=4, rays_per_cluster=2, gain_variance=0.1,
-                             aod_range=(-1, 1), aoa_range=(-1, 1), normalization="paths")
+    model = ClusteredChannel(
+        2,
+        64,
+        32,
+        num_clusters=4,
+        rays_per_cluster=2,
+        gain_variance=0.1,
+        aod_range=(-1, 1),
+        aoa_range=(-1, 1),
+        normalization="paths",
+    )
     h = model(2000, seed=0, dtype=torch.complex128)
     assert h.shape == (2000, 2, 32, 64)
     assert abs(h.abs().square().sum((-2, -1)).mean().item() / 204.8 - 1) < 0.05
 
 
 def test_frobenius_normalisation_exact():
-    model = ClusteredChannel(3, ULA(16, normalize=False), ULA(4, normalize=False), num_clusters=5,
-                             rays_per_cluster=1, normalization="frobenius")
+    model = ClusteredChannel(
+        3,
+        ULA(16, normalize=False),
+        ULA(4, normalize=False),
+        num_clusters=5,
+        rays_per_cluster=1,
+        normalization="frobenius",
+    )
     h = model(50, seed=1, dtype=torch.complex128)
     assert torch.allclose(h.abs().square().sum((-2, -1)), torch.full((50, 3), 64.0, dtype=torch.float64))
     # rank <= number of paths
@@ -123,14 +144,17 @@ def test_correlated_rayleigh_covariance():
     assert (c2 - 4 * rr).abs().max() < 0.1
 
 
-@pytest.mark.parametrize("bad, match", [
-    (dict(num_clusters=0), "num_clusters"),
-    (dict(gain_variance=-1.0), "gain_variance"),
-    (dict(aod_range=(1.0, 0.0)), "aod_range"),
-    (dict(normalization="unit"), "normalization"),
-    (dict(aod_spread=-0.1), "aod_spread"),
-    (dict(uniform_in="sine", aod_range=(0.0, 2.0)), "aod_range"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (dict(num_clusters=0), "num_clusters"),
+        (dict(gain_variance=-1.0), "gain_variance"),
+        (dict(aod_range=(1.0, 0.0)), "aod_range"),
+        (dict(normalization="unit"), "normalization"),
+        (dict(aod_spread=-0.1), "aod_spread"),
+        (dict(uniform_in="sine", aod_range=(0.0, 2.0)), "aod_range"),
+    ],
+)
 def test_clustered_bad_parameters(bad, match):
     with pytest.raises((ValueError, TypeError), match=match):
         ClusteredChannel(2, 8, **bad)

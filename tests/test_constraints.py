@@ -3,14 +3,21 @@ import math
 import pytest
 import torch
 
-from beamlearn.constraints import (hybrid_precoder, normalize_hybrid_power, normalize_power, precoder_power,
-                                   project_unit_modulus, quantize_phase)
+from beamlearn.constraints import (
+    hybrid_precoder,
+    normalize_hybrid_power,
+    normalize_power,
+    precoder_power,
+    project_unit_modulus,
+    quantize_phase,
+)
 
 
 def _rand(shape, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return torch.complex(torch.randn(shape, generator=g, dtype=torch.float64),
-                         torch.randn(shape, generator=g, dtype=torch.float64))
+    return torch.complex(
+        torch.randn(shape, generator=g, dtype=torch.float64), torch.randn(shape, generator=g, dtype=torch.float64)
+    )
 
 
 def test_unit_modulus_projection_is_closest_and_handles_zeros():
@@ -55,8 +62,9 @@ def test_power_normalisations():
     assert torch.allclose(precoder_power(y), p, rtol=1e-14)
     z = normalize_power(x, 6.0, per_stream=True)
     assert torch.allclose(z.abs().square().sum(-2), torch.full((4, 3), 2.0, dtype=torch.float64))
-    assert torch.equal(normalize_power(torch.zeros(8, 3, dtype=torch.complex128), 1.0),
-                       torch.zeros(8, 3, dtype=torch.complex128))
+    assert torch.equal(
+        normalize_power(torch.zeros(8, 3, dtype=torch.complex128), 1.0), torch.zeros(8, 3, dtype=torch.complex128)
+    )
 
 
 def test_hybrid_normalisation():

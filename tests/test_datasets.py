@@ -24,8 +24,13 @@ def test_same_seed_same_file_and_metadata(tmp_path):
     assert (tmp_path / "a.blch").read_bytes() == (tmp_path / "b.blch").read_bytes()
     assert a["sha256"] == b["sha256"]
     meta = a["metadata"]
-    assert (meta["source"], meta["num_users"], meta["num_antennas"], meta["drops"], meta["seed"]) == \
-        ("rayleigh", 4, 16, 230, 5)
+    assert (meta["source"], meta["num_users"], meta["num_antennas"], meta["drops"], meta["seed"]) == (
+        "rayleigh",
+        4,
+        16,
+        230,
+        5,
+    )
     assert "beamlearn" in meta["versions"]
     c = build_dataset("rayleigh", 4, 16, 230, 6, tmp_path / "c.blch", progress=False)
     assert c["sha256"] != a["sha256"]
@@ -114,11 +119,42 @@ def test_bad_build_arguments(tmp_path):
 def test_cli_build_evaluate_and_train_on_a_dataset(tmp_path):
     runner = CliRunner()
     f = tmp_path / "d.blch"
-    res = runner.invoke(app, ["dataset", "build", "--source", "clustered-ula", "--users", "4", "--antennas", "32",
-                              "--drops", "130", "--seed", "2", "--out", str(f), "--no-progress"])
+    res = runner.invoke(
+        app,
+        [
+            "dataset",
+            "build",
+            "--source",
+            "clustered-ula",
+            "--users",
+            "4",
+            "--antennas",
+            "32",
+            "--drops",
+            "130",
+            "--seed",
+            "2",
+            "--out",
+            str(f),
+            "--no-progress",
+        ],
+    )
     assert res.exit_code == 0, res.output
-    res = runner.invoke(app, ["evaluate", "--dataset", str(f), "--methods", "zf,unfolded-pga", "--snr-db", "10",
-                              "--out", str(tmp_path / "ev"), "--no-progress"])
+    res = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--dataset",
+            str(f),
+            "--methods",
+            "zf,unfolded-pga",
+            "--snr-db",
+            "10",
+            "--out",
+            str(tmp_path / "ev"),
+            "--no-progress",
+        ],
+    )
     assert res.exit_code == 0, res.output
     rows = list(csv.DictReader(open(tmp_path / "ev" / "results.csv")))
     assert [r["method"] for r in rows] == ["zf", "unfolded-pga"] and rows[0]["channels"] == "130"
@@ -126,10 +162,33 @@ def test_cli_build_evaluate_and_train_on_a_dataset(tmp_path):
     from beamlearn.metrics import sum_rate
     from beamlearn.precoding import zf_precoder
 
-    assert float(rows[0]["sum_rate_mean"]) == pytest.approx(sum_rate(h, zf_precoder(h, 10.0), 1.0).double().mean().item(), rel=1e-6)
-    res = runner.invoke(app, ["train", "unfolded-pga", "--snr-db", "10", "--out", str(tmp_path / "tr"), "--epochs", "1",
-                              "--train-channels", "100", "--val-channels", "30", "--layers", "2", "--inner-steps", "2",
-                              "--dataset", str(f), "--no-progress"])
+    assert float(rows[0]["sum_rate_mean"]) == pytest.approx(
+        sum_rate(h, zf_precoder(h, 10.0), 1.0).double().mean().item(), rel=1e-6
+    )
+    res = runner.invoke(
+        app,
+        [
+            "train",
+            "unfolded-pga",
+            "--snr-db",
+            "10",
+            "--out",
+            str(tmp_path / "tr"),
+            "--epochs",
+            "1",
+            "--train-channels",
+            "100",
+            "--val-channels",
+            "30",
+            "--layers",
+            "2",
+            "--inner-steps",
+            "2",
+            "--dataset",
+            str(f),
+            "--no-progress",
+        ],
+    )
     assert res.exit_code == 0, res.output
     res = runner.invoke(app, ["dataset", "info", str(f)])
     assert res.exit_code == 0 and "verified" in res.output

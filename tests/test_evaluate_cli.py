@@ -14,15 +14,37 @@ runner = CliRunner()
 
 def test_evaluate_writes_csv_and_png(tmp_path):
     out = tmp_path / "run"
-    res = runner.invoke(app, ["evaluate", "--scenario", "unfolded-pga", "--methods", "zf,wmmse,mrt",
-                              "--snr-db", "0,10", "--channels", "64", "--seed", "3", "--out", str(out),
-                              "--no-progress"])
+    res = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--scenario",
+            "unfolded-pga",
+            "--methods",
+            "zf,wmmse,mrt",
+            "--snr-db",
+            "0,10",
+            "--channels",
+            "64",
+            "--seed",
+            "3",
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "SNR [dB]" in res.output and "wmmse" in res.output
     rows = list(csv.DictReader(open(out / "results.csv")))
     assert list(rows[0]) == COLUMNS
-    assert [(r["method"], float(r["snr_db"])) for r in rows] == \
-        [("zf", 0.0), ("zf", 10.0), ("wmmse", 0.0), ("wmmse", 10.0), ("mrt", 0.0), ("mrt", 10.0)]
+    assert [(r["method"], float(r["snr_db"])) for r in rows] == [
+        ("zf", 0.0),
+        ("zf", 10.0),
+        ("wmmse", 0.0),
+        ("wmmse", 10.0),
+        ("mrt", 0.0),
+        ("mrt", 10.0),
+    ]
     assert all(int(r["channels"]) == 64 for r in rows)
     rate = {(r["method"], float(r["snr_db"])): float(r["sum_rate_mean"]) for r in rows}
     assert rate[("wmmse", 10.0)] > rate[("zf", 10.0)] > rate[("mrt", 10.0)]
@@ -91,23 +113,72 @@ def test_scenarios_and_methods_listing():
 
 
 def test_format_table():
-    rows = [{"method": "zf", "snr_db": 0.0, "sum_rate_mean": 1.5, "seconds": 0.1},
-            {"method": "wmmse", "snr_db": 0.0, "sum_rate_mean": 2.0, "seconds": 0.2}]
+    rows = [
+        {"method": "zf", "snr_db": 0.0, "sum_rate_mean": 1.5, "seconds": 0.1},
+        {"method": "wmmse", "snr_db": 0.0, "sum_rate_mean": 2.0, "seconds": 0.2},
+    ]
     t = format_table(rows)
     assert "1.500" in t and "2.000" in t
 
 
 def test_evaluate_a_trained_model_file(tmp_path):
-    res = runner.invoke(app, ["train", "unfolded-pga", "--snr-db", "10", "--out", str(tmp_path / "m"), "--epochs", "1",
-                              "--train-channels", "20", "--val-channels", "10", "--layers", "2", "--inner-steps", "2",
-                              "--no-progress"])
+    res = runner.invoke(
+        app,
+        [
+            "train",
+            "unfolded-pga",
+            "--snr-db",
+            "10",
+            "--out",
+            str(tmp_path / "m"),
+            "--epochs",
+            "1",
+            "--train-channels",
+            "20",
+            "--val-channels",
+            "10",
+            "--layers",
+            "2",
+            "--inner-steps",
+            "2",
+            "--no-progress",
+        ],
+    )
     assert res.exit_code == 0, res.output
-    res = runner.invoke(app, ["evaluate", "--methods", "pga", "--model", str(tmp_path / "m" / "model.blm"),
-                              "--snr-db", "10", "--channels", "20", "--out", str(tmp_path / "ev"), "--no-progress"])
+    res = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--methods",
+            "pga",
+            "--model",
+            str(tmp_path / "m" / "model.blm"),
+            "--snr-db",
+            "10",
+            "--channels",
+            "20",
+            "--out",
+            str(tmp_path / "ev"),
+            "--no-progress",
+        ],
+    )
     assert res.exit_code == 0, res.output
     rows = list(csv.DictReader(open(tmp_path / "ev" / "results.csv")))
     assert [r["method"] for r in rows] == ["pga", "unfolded-pga[m]"]
     (tmp_path / "bad.pt").write_bytes((tmp_path / "m" / "model.blm").read_bytes()[:300])
-    res = runner.invoke(app, ["evaluate", "--methods", "zf", "--model", str(tmp_path / "bad.pt"), "--channels", "4",
-                              "--out", str(tmp_path / "ev2"), "--no-progress"])
+    res = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--methods",
+            "zf",
+            "--model",
+            str(tmp_path / "bad.pt"),
+            "--channels",
+            "4",
+            "--out",
+            str(tmp_path / "ev2"),
+            "--no-progress",
+        ],
+    )
     assert res.exit_code == 2 and "damaged" in res.output

@@ -55,8 +55,9 @@ def _cn(shape, seed, dtype=C128):
 def test_mo_altmin_residual_never_increases(dtype):
     h = _channels(batch=12, dtype=dtype)
     x = wmmse(h, 10.0, 1.0, iterations=30).precoder
-    f, w, hist = mo_altmin(x, 4, outer_iterations=25, inner_iterations=5,
-                           generator=torch.Generator().manual_seed(3), return_history=True)
+    f, w, hist = mo_altmin(
+        x, 4, outer_iterations=25, inner_iterations=5, generator=torch.Generator().manual_seed(3), return_history=True
+    )
     assert hist.shape == (12, 26)
     assert bool((hist.diff(dim=-1) <= 0).all())  # exactly, as computed (Armijo and LS guards)
     assert bool((hist[:, -1] < 0.5 * hist[:, 0]).all())  # and it does make progress
@@ -241,9 +242,11 @@ def _cvx_subproblem(cp, h, x, p, s2):
     cons = [t >= 1, cp.sum_squares(xv) <= p]
     for u in range(k):
         others = [j for j in range(k) if j != u]
-        cons += [cp.imag(h[u] @ xv[:, u]) == 0,
-                 s2 + cp.sum_squares(h[u] @ xv[:, others]) <= b[u],
-                 t[u] - 1 <= 2 * c[u] * cp.real(h[u] @ xv[:, u]) - c[u] ** 2 * b[u]]
+        cons += [
+            cp.imag(h[u] @ xv[:, u]) == 0,
+            s2 + cp.sum_squares(h[u] @ xv[:, others]) <= b[u],
+            t[u] - 1 <= 2 * c[u] * cp.real(h[u] @ xv[:, u]) - c[u] ** 2 * b[u],
+        ]
     prob = cp.Problem(cp.Maximize(cp.sum(cp.log(t))), cons)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -270,7 +273,7 @@ def test_sca_matches_cvxpy_reference():
                 # torch's point is feasible for the spec's form
                 a_mat = hn[b] @ x_new[b].numpy()
                 d = a_mat.diagonal()
-                q = 2 * c * d.real - c ** 2 * (1.0 + (np.abs(a_mat) ** 2).sum(1) - np.abs(d) ** 2)
+                q = 2 * c * d.real - c**2 * (1.0 + (np.abs(a_mat) ** 2).sum(1) - np.abs(d) ** 2)
                 assert q.min() >= -1e-12 and (np.abs(x_new[b].numpy()) ** 2).sum() <= p * (1 + 1e-12)
                 assert np.abs(d.imag).max() <= 1e-9 * np.abs(d).max()
             x = x_new * torch.sqrt(p / x_new.abs().square().sum((-2, -1)))[..., None, None]

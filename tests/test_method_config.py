@@ -17,8 +17,16 @@ CASES = [
     WMMSE(num_streams=2, iterations=7, init=["rzf", "mrt"], mu_steps=20, mu_search="bisection"),
     CapacityBound(num_streams=2),
     SCA(iterations=3, barrier_stages=4, newton_steps=2),
-    PGA(iterations=4, inner_steps=3, mu=0.02, lam=2e-4, include_ln2=False, inner_projection=False,
-        num_rf_chains=6, seed=5),
+    PGA(
+        iterations=4,
+        inner_steps=3,
+        mu=0.02,
+        lam=2e-4,
+        include_ln2=False,
+        inner_projection=False,
+        num_rf_chains=6,
+        seed=5,
+    ),
     SCARMM(6, sca_iterations=3, outer_iterations=4, inner_iterations=2, seed=None),
     MOAltMin(5, wmmse_iterations=7, outer_iterations=4, inner_iterations=3, seed=2),
     OMPHybrid(6, num_angles=40, wmmse_iterations=9),
@@ -26,8 +34,12 @@ CASES = [
 
 
 def _exported_methods(*modules):
-    return {obj for mod in modules for obj in vars(mod).values()
-            if inspect.isclass(obj) and issubclass(obj, BeamformingMethod) and not obj.learned}
+    return {
+        obj
+        for mod in modules
+        for obj in vars(mod).values()
+        if inspect.isclass(obj) and issubclass(obj, BeamformingMethod) and not obj.learned
+    }
 
 
 @pytest.mark.parametrize("method", CASES, ids=lambda m: type(m).__name__)

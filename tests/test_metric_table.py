@@ -159,7 +159,7 @@ def test_ser_conditional_16qam_matches_monte_carlo():
     assert 0.02 < p.mean() < 0.6
     assert np.all(np.abs(diff) <= Z * sd)
     per_channel_sd = sd.mean(-1)
-    assert abs(diff.mean()) <= Z * math.sqrt((per_channel_sd ** 2).sum()) / b
+    assert abs(diff.mean()) <= Z * math.sqrt((per_channel_sd**2).sum()) / b
 
 
 def orthogonal_users(n, k):
@@ -168,7 +168,7 @@ def orthogonal_users(n, k):
     rng = np.random.default_rng(7)
     q, _ = np.linalg.qr(rng.standard_normal((n, n)) + 1j * rng.standard_normal((n, n)))
     a = np.array([[0.5, 1.0, 1.7, 2.2], [1.0, 1.0, 1.0, 1.0]])[:, :k]
-    return torch.from_numpy(a[:, :, None] * q.conj().T[None, :k, :]), (1 / a ** 2).sum(-1)
+    return torch.from_numpy(a[:, :, None] * q.conj().T[None, :k, :]), (1 / a**2).sum(-1)
 
 
 def test_interference_free_qpsk_equals_awgn_closed_form():
@@ -183,8 +183,9 @@ def test_interference_free_qpsk_equals_awgn_closed_form():
     got = ser_conditional(h, x, s2, "qpsk", num_vectors=7, generator=torch.Generator().manual_seed(9))
     np.testing.assert_allclose(got.numpy(), expected, rtol=1e-10, atol=0)
     np.testing.assert_allclose(ser_qpsk_exact(h, x, s2).numpy(), expected, rtol=1e-10, atol=0)
-    np.testing.assert_allclose(get_metric("ser")(h, Beamformers(precoder=x), power, s2).numpy(),
-                               expected[:, :, 0].mean(-1), rtol=1e-10, atol=0)
+    np.testing.assert_allclose(
+        get_metric("ser")(h, Beamformers(precoder=x), power, s2).numpy(), expected[:, :, 0].mean(-1), rtol=1e-10, atol=0
+    )
 
 
 def test_interference_free_16qam_is_awgn_on_average():
@@ -200,7 +201,7 @@ def test_interference_free_16qam_is_awgn_on_average():
     _, delta = levels(16)
     q = 0.5 * np.array([math.erfc(delta * math.sqrt(s)) for s in snr])  # Q(delta / sd), sd = 1 / sqrt(2 snr)
     pc_out, pc_in = 1 - q, 1 - 2 * q
-    vals = np.stack([1 - pc_out ** 2, 1 - pc_out * pc_in, 1 - pc_in ** 2])  # [3, B]
+    vals = np.stack([1 - pc_out**2, 1 - pc_out * pc_in, 1 - pc_in**2])  # [3, B]
     probs = np.array([0.25, 0.5, 0.25])[:, None]
     mean = (probs * vals).sum(0)
     sigma_v = np.sqrt((probs * (vals - mean) ** 2).sum(0))
@@ -293,8 +294,9 @@ def test_sum_rate_metric_passes_bound_through_and_scores_precoders():
     gains = np.abs(h.numpy() @ x.numpy()) ** 2  # [B, K, K]
     sig = np.diagonal(gains, axis1=-2, axis2=-1)
     expected = np.log2(1 + sig / (gains.sum(-1) - sig + s2)).sum(-1)
-    np.testing.assert_allclose(get_metric("sum_rate")(h, Beamformers(precoder=x), 2.0, s2).numpy(), expected,
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        get_metric("sum_rate")(h, Beamformers(precoder=x), 2.0, s2).numpy(), expected, rtol=1e-12
+    )
     np.testing.assert_allclose(sum_rate(h, x, s2).numpy(), expected, rtol=1e-12)
 
 
@@ -339,17 +341,34 @@ def test_cli_evaluate_ser_writes_csv_and_log_plot(tmp_path, monkeypatch):
 
     monkeypatch.setattr(experiment, "atomic_savefig", spy)
     out = tmp_path / "run"
-    res = CliRunner().invoke(app, ["evaluate", "--scenario", "rayleigh", "--methods", "zf", "--metric", "ser",
-                                   "--snr-db", "0,5", "--channels", "40", "--seed", "0", "--out", str(out),
-                                   "--no-progress"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            "--scenario",
+            "rayleigh",
+            "--methods",
+            "zf",
+            "--metric",
+            "ser",
+            "--snr-db",
+            "0,5",
+            "--channels",
+            "40",
+            "--seed",
+            "0",
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
+    )
     assert res.exit_code == 0, res.output
     with open(out / "results.csv", newline="") as f:
         reader = csv.DictReader(f)
         assert reader.fieldnames == ["method", "snr_db", "ser_mean", "ser_std", "channels", "seconds"]
         rows = list(reader)
     assert [(r["method"], float(r["snr_db"]), int(r["channels"])) for r in rows] == [("zf", 0.0, 40), ("zf", 5.0, 40)]
-    direct = evaluate(get_scenario("rayleigh"), "zf", [0.0, 5.0], metric="ser", num_channels=40, seed=0,
-                      progress=False)
+    direct = evaluate(get_scenario("rayleigh"), "zf", [0.0, 5.0], metric="ser", num_channels=40, seed=0, progress=False)
     assert [float(r["ser_mean"]) for r in rows] == pytest.approx([r["ser_mean"] for r in direct], rel=1e-12)
     png = out / "ser_vs_snr.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

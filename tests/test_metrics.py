@@ -5,8 +5,18 @@ import torch
 
 from beamlearn.channels import RayleighChannel
 from beamlearn.constraints import normalize_power
-from beamlearn.metrics import (detect_qam, mmse_combiner, mse, qam_constellation, ser_awgn, ser_monte_carlo,
-                               ser_qpsk_exact, sinr, stream_sinr, sum_rate)
+from beamlearn.metrics import (
+    detect_qam,
+    mmse_combiner,
+    mse,
+    qam_constellation,
+    ser_awgn,
+    ser_monte_carlo,
+    ser_qpsk_exact,
+    sinr,
+    stream_sinr,
+    sum_rate,
+)
 from beamlearn.precoding import mrt_precoder, zf_precoder
 
 C128 = torch.complex128
@@ -14,8 +24,9 @@ C128 = torch.complex128
 
 def _rand(shape, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return torch.complex(torch.randn(shape, generator=g, dtype=torch.float64),
-                         torch.randn(shape, generator=g, dtype=torch.float64))
+    return torch.complex(
+        torch.randn(shape, generator=g, dtype=torch.float64), torch.randn(shape, generator=g, dtype=torch.float64)
+    )
 
 
 def test_miso_sum_rate_matches_trace_form():
@@ -45,8 +56,9 @@ def test_hand_example_of_unfolded_pga_spec():
     h2 = (0.5 + 0.5j) * a(-0.7)
     hc = torch.stack([h1.conj(), h2.conj()])  # rows h_k^H
     f0 = torch.exp(1j * torch.angle(hc.conj().T))
-    expect = torch.tensor([[-0.083141, 0.785398], [1.138185, -1.238471], [1.817439, 3.020844], [2.602343, 0.996975]],
-                          dtype=torch.float64)
+    expect = torch.tensor(
+        [[-0.083141, 0.785398], [1.138185, -1.238471], [1.817439, 3.020844], [2.602343, 0.996975]], dtype=torch.float64
+    )
     assert torch.allclose(torch.angle(f0), expect, atol=1e-6)
     w0 = torch.linalg.pinv(f0) @ torch.linalg.pinv(hc)
     x = normalize_power(f0 @ w0, 10.0)
@@ -117,6 +129,7 @@ def test_shape_errors_name_the_parameter():
 
 # -- symbol error rate ---------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("mod, m, energy", [("qpsk", 4, 2.0), ("16qam", 16, 10.0)])
 def test_constellation_and_detector(mod, m, energy):
     pts = qam_constellation(mod, dtype=C128)
@@ -141,7 +154,7 @@ def test_monte_carlo_ser_matches_awgn_closed_form(mod):
     n = 200000
     mc = ser_monte_carlo(h, x, 1 / snr, mod, num_symbols=n, generator=torch.Generator().manual_seed(0))[..., 0, 0]
     exact = ser_awgn(snr.double(), mod)
-    for p_mc, p in zip(mc.tolist(), exact.tolist()):
+    for p_mc, p in zip(mc.tolist(), exact.tolist(), strict=True):
         assert abs(p_mc - p) < _binomial_ci(p, n), (p_mc, p)
 
 
@@ -159,7 +172,9 @@ def test_exact_qpsk_ser_with_interference_matches_monte_carlo():
     n = 100000
     mc = ser_monte_carlo(h, x, 1.0, "qpsk", num_symbols=n, generator=torch.Generator().manual_seed(1))
     assert exact.shape == (4, 3, 1)
-    assert ((mc - exact).abs() <= torch.tensor([_binomial_ci(p, n) for p in exact.flatten().tolist()]).view_as(exact)).all()
+    assert (
+        (mc - exact).abs() <= torch.tensor([_binomial_ci(p, n) for p in exact.flatten().tolist()]).view_as(exact)
+    ).all()
 
 
 def test_exact_qpsk_ser_without_interference_is_awgn():

@@ -42,15 +42,19 @@ def randomised(model: TinyModel, seed: int = 0) -> TinyModel:
             if t.dtype == torch.bool:
                 t.copy_(torch.rand(t.shape, generator=g) > 0.5)
             elif t.dtype == torch.int64:
-                t.copy_(torch.randint(-2**62, 2**62, t.shape, generator=g))
+                t.copy_(torch.randint(-(2**62), 2**62, t.shape, generator=g))
             elif t.is_complex():
-                t.copy_(torch.complex(torch.randn(t.shape, generator=g, dtype=torch.float64),
-                                      torch.randn(t.shape, generator=g, dtype=torch.float64)).to(t.dtype))
+                t.copy_(
+                    torch.complex(
+                        torch.randn(t.shape, generator=g, dtype=torch.float64),
+                        torch.randn(t.shape, generator=g, dtype=torch.float64),
+                    ).to(t.dtype)
+                )
             else:
                 t.copy_(torch.randn(t.shape, generator=g, dtype=torch.float64).to(t.dtype))
         # values whose bits a lossy round trip would change
         specials = [float("nan"), -0.0, float("-inf")]
-        model.w_f64[:len(specials)] = torch.tensor(specials[:model.width], dtype=torch.float64)
+        model.w_f64[: len(specials)] = torch.tensor(specials[: model.width], dtype=torch.float64)
         model.w_f32[0, 0] = 1e-45  # subnormal float32
     return model
 
@@ -84,7 +88,10 @@ def test_round_trip_is_bit_exact_with_config_and_metadata(tmp_path):
     assert loaded.source_path == str(path)
     assert_bit_equal(model.state_dict(), loaded.state_dict())
     assert {n: p.dtype for n, p in loaded.named_parameters()} == {
-        "w_c64": torch.complex64, "w_f64": torch.float64, "w_f32": torch.float32}
+        "w_c64": torch.complex64,
+        "w_f64": torch.float64,
+        "w_f32": torch.float32,
+    }
     assert all(isinstance(p, torch.nn.Parameter) for p in loaded.parameters())
 
     again = TinyModel.load(path, map_location="cpu")
@@ -165,8 +172,9 @@ def test_pickles_are_refused_without_executing_code(tmp_path, writer):
 
 def test_unknown_model_and_wrong_class_are_refused(tmp_path):
     unknown = tmp_path / "unknown.blm"
-    write_model_file(unknown, {"model": "no-such-model", "config": {}, "metadata": {}},
-                     {"w": torch.ones(2, dtype=torch.float64)})
+    write_model_file(
+        unknown, {"model": "no-such-model", "config": {}, "metadata": {}}, {"w": torch.ones(2, dtype=torch.float64)}
+    )
     with pytest.raises(ModelFileError, match="no-such-model"):
         load_model(unknown)
 
@@ -208,8 +216,12 @@ def test_manifest_add_lists_and_loads(tmp_path):
     man = WeightsManifest(folder, system="tiny-system")
     assert man.entries == [] and man.unsupported(sc) is not None
     entry = man.add(src, sc, file="tiny_snr5.blm")
-    assert (entry.file, entry.model, entry.snr_db, entry.scenario) == ("tiny_snr5.blm", TinyModel.model_name, 5.0,
-                                                                       "rayleigh")
+    assert (entry.file, entry.model, entry.snr_db, entry.scenario) == (
+        "tiny_snr5.blm",
+        TinyModel.model_name,
+        5.0,
+        "rayleigh",
+    )
     assert entry.sha256 == sha256(folder / "tiny_snr5.blm") == sha256(src)
     assert entry.config == model.config() and entry.training == {"best_epoch": 3}
     listed = json.loads((folder / "manifest.json").read_text())

@@ -115,8 +115,9 @@ def test_lmmse_batched_covariance_and_noise_match_oracle():
     y = crandn(b, 2, t, gen=gen)
     got = lmmse_estimate(y, x, s2, torch.from_numpy(np.stack(covs)))
     for i in range(b):
-        np.testing.assert_allclose(got[i].numpy(), lmmse_oracle(y[i].numpy(), x.numpy(), float(s2[i]), covs[i]),
-                                   rtol=0, atol=1e-11)
+        np.testing.assert_allclose(
+            got[i].numpy(), lmmse_oracle(y[i].numpy(), x.numpy(), float(s2[i]), covs[i]), rtol=0, atol=1e-11
+        )
 
 
 def test_lmmse_mse_below_ls_and_equal_to_theory():
@@ -141,23 +142,26 @@ def test_lmmse_mse_below_ls_and_equal_to_theory():
     mmse_theory = float(np.trace(e).real)
     assert mmse_theory < ls_theory  # the closed forms themselves
     assert abs(err_ls.mean() - ls_theory) <= Z * ls_theory * math.sqrt(n / m)  # n i.i.d. Exp entries per row
-    assert abs(err_lmmse.mean() - mmse_theory) <= Z * math.sqrt((lam ** 2).sum() / m)
+    assert abs(err_lmmse.mean() - mmse_theory) <= Z * math.sqrt((lam**2).sum() / m)
     assert err_lmmse.mean() <= err_ls.mean()
 
 
 # -- ObservationSpec --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kwargs,name", [
-    (dict(kind="estimated"), "kind"),
-    (dict(kind="pilots", pilot_length=8, estimator="mmse"), "estimator"),
-    (dict(kind="pilots"), "pilot_length"),
-    (dict(kind="pilots", pilot_length=0), "pilot_length"),
-    (dict(kind="pilots", pilot_length=-3), "pilot_length"),
-    (dict(kind="pilots", pilot_length=8, pilot_power=0.0), "pilot_power"),
-    (dict(kind="uplink", uplink_error_var=-0.1), "uplink_error_var"),
-    (dict(kind="uplink", mapping="fdd-magic"), "mapping"),
-])
+@pytest.mark.parametrize(
+    "kwargs,name",
+    [
+        (dict(kind="estimated"), "kind"),
+        (dict(kind="pilots", pilot_length=8, estimator="mmse"), "estimator"),
+        (dict(kind="pilots"), "pilot_length"),
+        (dict(kind="pilots", pilot_length=0), "pilot_length"),
+        (dict(kind="pilots", pilot_length=-3), "pilot_length"),
+        (dict(kind="pilots", pilot_length=8, pilot_power=0.0), "pilot_power"),
+        (dict(kind="uplink", uplink_error_var=-0.1), "uplink_error_var"),
+        (dict(kind="uplink", mapping="fdd-magic"), "mapping"),
+    ],
+)
 def test_observation_spec_validation_names_parameter(kwargs, name):
     with pytest.raises(ValueError, match=name):
         ObservationSpec(**kwargs)
@@ -198,7 +202,7 @@ def test_uplink_error_variance():
     torch.testing.assert_close(obs.uplink - h.transpose(-1, -2), e.transpose(-1, -2), rtol=0, atol=0)
     m = e.numel()
     assert abs(float((e.abs() ** 2).mean()) - v) <= Z * v / math.sqrt(m)
-    assert abs(complex((e ** 2).mean())) <= Z * v / math.sqrt(m)
+    assert abs(complex((e**2).mean())) <= Z * v / math.sqrt(m)
 
 
 @pytest.mark.parametrize("pilot_power,data_power", [(2.0, 1.0), (None, 4.0)])
@@ -249,8 +253,15 @@ def test_evaluate_with_pilot_estimates_loses_rate_and_gap_shrinks_with_pilot_pow
     b, t = 200, sc.num_bs_antennas
 
     def rates(observation):
-        rows = evaluate(sc.replace(observation=observation), "zf", [0, 20], num_channels=b, seed=0,
-                        dtype="complex128", progress=False)
+        rows = evaluate(
+            sc.replace(observation=observation),
+            "zf",
+            [0, 20],
+            num_channels=b,
+            seed=0,
+            dtype="complex128",
+            progress=False,
+        )
         return {r["snr_db"]: r["sum_rate_mean"] for r in rows}
 
     perfect = rates(PERFECT_CSI)
@@ -261,8 +272,10 @@ def test_evaluate_with_pilot_estimates_loses_rate_and_gap_shrinks_with_pilot_pow
         p = 10 ** (snr / 10)
         assert perfect[snr] == pytest.approx(float(np.mean(sc.num_users * np.log2(1 + p / pinv_f2))), rel=1e-9)
 
-    est = {pp: rates(ObservationSpec("pilots", pilot_length=t, pilot_power=pp, estimator="ls"))
-           for pp in (None, 1.0, 10.0, 100.0)}
+    est = {
+        pp: rates(ObservationSpec("pilots", pilot_length=t, pilot_power=pp, estimator="ls"))
+        for pp in (None, 1.0, 10.0, 100.0)
+    }
     # the default pilot power is the data power P: 1 at 0 dB, 100 at 20 dB (same seeds, same numbers)
     assert est[None][0.0] == est[1.0][0.0] and est[None][20.0] == est[100.0][20.0]
     for snr in (0.0, 20.0):

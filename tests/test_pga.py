@@ -30,10 +30,12 @@ def preset_channels(b, seed, dtype=C128, device="cpu"):
 
 def random_point(b, n, m, k, power, seed, h=None):
     g = torch.Generator().manual_seed(seed)
-    f = torch.polar(torch.ones(b, n, m, dtype=torch.float64),
-                    2 * math.pi * torch.rand(b, n, m, generator=g, dtype=torch.float64))
-    w = torch.complex(torch.randn(b, m, k, generator=g, dtype=torch.float64),
-                      torch.randn(b, m, k, generator=g, dtype=torch.float64))
+    f = torch.polar(
+        torch.ones(b, n, m, dtype=torch.float64), 2 * math.pi * torch.rand(b, n, m, generator=g, dtype=torch.float64)
+    )
+    w = torch.complex(
+        torch.randn(b, m, k, generator=g, dtype=torch.float64), torch.randn(b, m, k, generator=g, dtype=torch.float64)
+    )
     w = w * math.sqrt(power) / torch.linalg.matrix_norm(f @ w)[..., None, None]
     return f, w
 
@@ -84,7 +86,7 @@ def test_gradients_match_direct_transcription_and_finite_differences():
     assert rel(gw, gw_ref / math.log(2)) < 1e-12
     # central finite differences of R against 2 dR/dF* (real part: d/dRe, imaginary part: d/dIm)
     eps = 1e-6
-    for (r, c) in [(0, 0), (3, 1), (7, 2)]:
+    for r, c in [(0, 0), (3, 1), (7, 2)]:
         for unit in (1.0, 1j):
             d = torch.zeros_like(f)
             d[r, c] = eps * unit
@@ -113,11 +115,13 @@ def test_hand_example_s9_2():
     h2 = (0.5 + 0.5j) * a(-0.7)
     hc = torch.stack([h1.conj(), h2.conj()])
     f0, w0 = pga_init(hc, 10.0)
-    ang = torch.tensor([[-0.083141, 0.785398], [1.138185, -1.238471], [1.817439, 3.020844], [2.602343, 0.996975]],
-                       dtype=torch.float64)
+    ang = torch.tensor(
+        [[-0.083141, 0.785398], [1.138185, -1.238471], [1.817439, 3.020844], [2.602343, 0.996975]], dtype=torch.float64
+    )
     assert torch.allclose(f0.angle(), ang, atol=2e-6)
-    w_ref = torch.tensor([[0.877986 - 0.002707j, -0.078904 + 0.062367j],
-                          [-0.054680 + 0.001214j, 1.317108 - 0.003978j]], dtype=C128)
+    w_ref = torch.tensor(
+        [[0.877986 - 0.002707j, -0.078904 + 0.062367j], [-0.054680 + 0.001214j, 1.317108 - 0.003978j]], dtype=C128
+    )
     assert torch.allclose(w0, w_ref, atol=2e-6)
     assert abs(precoder_power(f0 @ w0).item() - 10.0) < 1e-12
     assert abs(hybrid_sum_rate(hc, f0, w0, 1.0).item() - 4.2575740) < 2e-7
@@ -153,7 +157,7 @@ def test_init_phase_aligned_and_power():
     assert torch.allclose(precoder_power(f0 @ w0), torch.full((50,), p, dtype=torch.float64), rtol=1e-12)
     # W0 is the least-squares fit of F0 W to ZF (up to scale): F0^H (F0 W0 - c X_zf) = 0
     x = zf_precoder(h, p)
-    c = (torch.linalg.pinv(f0) @ x)
+    c = torch.linalg.pinv(f0) @ x
     scale = (torch.linalg.matrix_norm(w0) / torch.linalg.matrix_norm(c))[..., None, None]
     assert torch.allclose(w0, c * scale, atol=1e-10)
 
@@ -243,8 +247,16 @@ def test_pga_history_and_method():
     assert torch.allclose(hist[:, -1], sum_rate(h, out.precoder, 1.0), atol=1e-12)
     m = PGA(iterations=4, inner_steps=3)
     assert m.name == "pga" and m.hybrid and not m.learned
-    assert m.config() == {"iterations": 4, "inner_steps": 3, "mu": 0.01, "lam": 1e-4, "include_ln2": True,
-                          "inner_projection": True, "num_rf_chains": None, "seed": None}
+    assert m.config() == {
+        "iterations": 4,
+        "inner_steps": 3,
+        "mu": 0.01,
+        "lam": 1e-4,
+        "include_ln2": True,
+        "inner_projection": True,
+        "num_rf_chains": None,
+        "seed": None,
+    }
     assert torch.equal(m(h, 10.0, 1.0).precoder, out.precoder)
     with pytest.raises(ValueError, match="iterations"):
         PGA(iterations=-2)

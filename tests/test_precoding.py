@@ -7,8 +7,19 @@ import torch
 from beamlearn.channels import RayleighChannel
 from beamlearn.constraints import precoder_power
 from beamlearn.metrics import sum_rate
-from beamlearn.precoding import (MRT, RZF, WMMSE, ZF, CapacityBound, capacity_waterfilling, mrt_precoder,
-                                 rzf_precoder, waterfilling, wmmse, zf_precoder)
+from beamlearn.precoding import (
+    MRT,
+    RZF,
+    WMMSE,
+    ZF,
+    CapacityBound,
+    capacity_waterfilling,
+    mrt_precoder,
+    rzf_precoder,
+    waterfilling,
+    wmmse,
+    zf_precoder,
+)
 from beamlearn.scenarios import get_scenario
 
 C64, C128 = torch.complex64, torch.complex128
@@ -25,9 +36,11 @@ def test_zf_removes_interference(dtype, device):
     a = (h @ x).abs()
     diag = torch.diagonal(a, dim1=-2, dim2=-1)
     off = a - torch.diag_embed(diag)
-    rel = (off.amax((-2, -1)) / diag.amin(-1))
+    rel = off.amax((-2, -1)) / diag.amin(-1)
     assert rel.max() < 1e-5
-    assert torch.allclose(precoder_power(x).double(), torch.full((500,), 10.0, dtype=torch.float64, device=device), rtol=1e-5)
+    assert torch.allclose(
+        precoder_power(x).double(), torch.full((500,), 10.0, dtype=torch.float64, device=device), rtol=1e-5
+    )
 
 
 def test_zf_rate_closed_form():
@@ -54,8 +67,10 @@ def test_rzf_limits():
     x = rzf_precoder(h, 10.0, alpha=1e9)
     assert torch.allclose(x, mrt_precoder(h, 10.0), atol=1e-6)
     # RZF beats both ZF and MRT on average at 0 dB
-    r = {n: sum_rate(h, f, 1.0).mean() for n, f in
-         [("rzf", rzf_precoder(h, 1.0, 1.0)), ("zf", zf_precoder(h, 1.0)), ("mrt", mrt_precoder(h, 1.0))]}
+    r = {
+        n: sum_rate(h, f, 1.0).mean()
+        for n, f in [("rzf", rzf_precoder(h, 1.0, 1.0)), ("zf", zf_precoder(h, 1.0)), ("mrt", mrt_precoder(h, 1.0))]
+    }
     assert r["rzf"] > r["zf"] and r["rzf"] > r["mrt"]
 
 
@@ -64,8 +79,12 @@ def test_rank_deficient_and_extreme_snr_stay_finite():
     h[:, 1] = h[:, 0]  # two identical users: H H^H singular
     h[0] = 0  # an all-zero channel
     for p in (1e-3, 1.0, 1e6):
-        for x in (zf_precoder(h, p), rzf_precoder(h, p, 1.0), mrt_precoder(h, p),
-                  wmmse(h, p, 1.0, iterations=5).precoder):
+        for x in (
+            zf_precoder(h, p),
+            rzf_precoder(h, p, 1.0),
+            mrt_precoder(h, p),
+            wmmse(h, p, 1.0, iterations=5).precoder,
+        ):
             assert torch.isfinite(torch.view_as_real(x)).all()
             assert torch.isfinite(sum_rate(h, x, 1.0)).all()
     assert torch.isfinite(capacity_waterfilling(h, 10.0, 1.0)).all()
@@ -134,6 +153,7 @@ def test_wmmse_weights_favour_a_user():
     x_eq = wmmse(h, 10.0, 1.0, iterations=30).precoder
     x_w = wmmse(h, 10.0, 1.0, iterations=30, weights=w).precoder
     from beamlearn.metrics import user_rates
+
     assert user_rates(h, x_w, 1.0)[:, 0].mean() > user_rates(h, x_eq, 1.0)[:, 0].mean()
 
 
@@ -142,8 +162,8 @@ def test_wmmse_batched_power_and_noise():
     p = torch.tensor([1.0, 10.0, 100.0, 1000.0], dtype=torch.float64)
     both = wmmse(h, p, 1.0, iterations=10).precoder
     for i in range(4):
-        one = wmmse(h[i:i + 1], float(p[i]), 1.0, iterations=10).precoder
-        assert torch.allclose(both[i:i + 1], one, atol=1e-10)
+        one = wmmse(h[i : i + 1], float(p[i]), 1.0, iterations=10).precoder
+        assert torch.allclose(both[i : i + 1], one, atol=1e-10)
 
 
 def test_waterfilling_kkt_and_brute_force():
@@ -152,8 +172,11 @@ def test_waterfilling_kkt_and_brute_force():
     assert torch.allclose(p.sum(-1), torch.full((3,), 2.0, dtype=torch.float64))
     assert (p >= 0).all()
     # brute force over a grid of 3-mode allocations for the first row
-    best = max(sum(math.log2(1 + gi * pi) for gi, pi in zip(g[0].tolist(), (a, b, 2.0 - a - b)))
-               for a, b in itertools.product([i / 200 for i in range(401)], repeat=2) if a + b <= 2.0)
+    best = max(
+        sum(math.log2(1 + gi * pi) for gi, pi in zip(g[0].tolist(), (a, b, 2.0 - a - b), strict=False))
+        for a, b in itertools.product([i / 200 for i in range(401)], repeat=2)
+        if a + b <= 2.0
+    )
     assert math.log2(1 + 4.0 * p[0, 0]) + math.log2(1 + p[0, 1]) + math.log2(1 + 0.25 * p[0, 2]) >= best - 1e-9
 
 

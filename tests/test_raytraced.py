@@ -92,8 +92,17 @@ def test_line_of_sight_convention(tmp_path):
     scene = tmp_path / "ground.xml"
     scene.write_text(_GROUND)
     fc, n = 3.5e9, 8
-    ch = RayTracedChannel(str(scene), 3, n, carrier_frequency=fc, bs_position=(0.0, 0.0, 10.0), max_depth=0,
-                          normalize=False, samples_per_src=1000, radio_map_samples=100_000)
+    ch = RayTracedChannel(
+        str(scene),
+        3,
+        n,
+        carrier_frequency=fc,
+        bs_position=(0.0, 0.0, 10.0),
+        max_depth=0,
+        normalize=False,
+        samples_per_src=1000,
+        radio_map_samples=100_000,
+    )
     h = ch(2, seed=0, dtype=torch.complex128).numpy()
     pos = ch.last_positions.numpy()
     lam = 299792458.0 / fc

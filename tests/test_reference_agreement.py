@@ -111,8 +111,10 @@ def test_reference_zf_is_zero_forcing_with_closed_form_rate():
 def test_reference_sum_rate_matches_torch_sum_rate_on_arbitrary_precoders():
     h = _channels("rayleigh-16x4")
     g = torch.Generator().manual_seed(3)
-    x = torch.complex(torch.randn(BATCH, 16, 4, generator=g, dtype=torch.float64),
-                      torch.randn(BATCH, 16, 4, generator=g, dtype=torch.float64))
+    x = torch.complex(
+        torch.randn(BATCH, 16, 4, generator=g, dtype=torch.float64),
+        torch.randn(BATCH, 16, 4, generator=g, dtype=torch.float64),
+    )
     ref = np.array([sum_rate_numpy(h.numpy()[b], x.numpy()[b], 0.5) for b in range(BATCH)])
     np.testing.assert_allclose(sum_rate(h, x, 0.5).numpy(), ref, rtol=1e-13)
 
@@ -175,8 +177,9 @@ def test_wmmse_matches_reference(name, snr_db, mu_search):
     x0, ref, _ = _reference(name, snr_db)
     out = wmmse(h, p, 1.0, iterations=ITERS, init=torch.from_numpy(x0), mu_search=mu_search).precoder
     assert out.dtype == C128
-    prec_tol, rate_tol = ((NEWTON_PREC_TOL, NEWTON_RATE_TOL) if mu_search == "newton"
-                          else (BISECTION_PREC_TOL, BISECTION_RATE_TOL))
+    prec_tol, rate_tol = (
+        (NEWTON_PREC_TOL, NEWTON_RATE_TOL) if mu_search == "newton" else (BISECTION_PREC_TOL, BISECTION_RATE_TOL)
+    )
     err = _rel_err(out.numpy(), ref)
     assert err.max() <= prec_tol, f"max relative precoder error {err.max():.3e} (sample {err.argmax()})"
     rates_ref = _rates_numpy(hn, ref)
@@ -201,8 +204,7 @@ def test_wmmse_matches_reference_through_the_mu_zero_branch(mu_search):
     h = _channels("rayleigh-16x4")
     hn = h.numpy()
     p = _power(10.0)
-    x0 = np.stack([zf_numpy(hn[b], 1.0) * math.sqrt(np.sum(np.abs(np.linalg.pinv(hn[b])) ** 2))
-                   for b in range(BATCH)])
+    x0 = np.stack([zf_numpy(hn[b], 1.0) * math.sqrt(np.sum(np.abs(np.linalg.pinv(hn[b])) ** 2)) for b in range(BATCH)])
     ref, info = wmmse_numpy_batch(hn, p, 1.0, ITERS, init=x0, return_info=True)
     mus = np.stack([i["mu"] for i in info])
     assert (mus == 0).any() and (mus > 0).any()
@@ -216,8 +218,9 @@ def test_tolerance_detects_an_inexact_multiplier():
     name, snr_db = "unfolded-pga", 10.0
     h = _channels(name)
     x0, ref, _ = _reference(name, snr_db)
-    out = wmmse(h, _power(snr_db), 1.0, iterations=ITERS, init=torch.from_numpy(x0),
-                mu_search="bisection", mu_steps=12).precoder.numpy()
+    out = wmmse(
+        h, _power(snr_db), 1.0, iterations=ITERS, init=torch.from_numpy(x0), mu_search="bisection", mu_steps=12
+    ).precoder.numpy()
     assert _rel_err(out, ref).max() > BISECTION_PREC_TOL
 
 

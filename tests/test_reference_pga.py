@@ -87,13 +87,18 @@ def rel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def assert_agree(tol, f_t, w_t, f_r, w_r, rates_t, rates_r, what: str):
     """Per-channel errors of the final F, W, F W and of the rates (``[B, ...]``) within ``tol``."""
-    errs = {"F": rel(f_t, f_r), "W": rel(w_t, w_r), "FW": rel(f_t @ w_t, f_r @ w_r),
-            "rates": np.max(np.abs(rates_t - rates_r) / np.abs(rates_r), axis=-1).reshape(-1)}
+    errs = {
+        "F": rel(f_t, f_r),
+        "W": rel(w_t, w_r),
+        "FW": rel(f_t @ w_t, f_r @ w_r),
+        "rates": np.max(np.abs(rates_t - rates_r) / np.abs(rates_r), axis=-1).reshape(-1),
+    }
     tol = np.broadcast_to(tol, errs["F"].shape)
     for name, e in errs.items():
         bad = np.flatnonzero(~(e <= tol))
-        assert bad.size == 0, (f"{what}, {name}: relative error {e[bad]} exceeds {tol[bad]} on channels {bad} "
-                               f"(max error {np.max(e):.2e})")
+        assert bad.size == 0, (
+            f"{what}, {name}: relative error {e[bad]} exceeds {tol[bad]} on channels {bad} (max error {np.max(e):.2e})"
+        )
 
 
 def check_against_reference(channels, power, noise, mu, lam, f_t, w_t, rates_t, **kw):
@@ -141,8 +146,7 @@ def test_conventional_pga_matches_reference(channels, snr_db):
 
 def test_projection_once_per_layer_matches_reference(channels):
     power, noise = _power_noise(10.0)
-    out, hist = pga(channels, power, noise, iterations=10, inner_steps=10, inner_projection=False,
-                    return_history=True)
+    out, hist = pga(channels, power, noise, iterations=10, inner_steps=10, inner_projection=False, return_history=True)
     mu, lam = conventional_pga_steps(iterations=10, inner_steps=10)
     check_against_reference(channels, power, noise, mu, lam, out.analog, out.digital, hist, inner_projection=False)
 

@@ -30,7 +30,20 @@ def test_shipped_munich_dataset(n):
 
 
 def test_evaluate_on_the_ray_traced_set(tmp_path):
-    res = CliRunner().invoke(app, ["evaluate", "--dataset", str(DATA / "rt_munich_k4_n64.blch"), "--methods",
-                                   "zf,wmmse", "--snr-db", "0,10", "--out", str(tmp_path), "--no-progress"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            "--dataset",
+            str(DATA / "rt_munich_k4_n64.blch"),
+            "--methods",
+            "zf,wmmse",
+            "--snr-db",
+            "0,10",
+            "--out",
+            str(tmp_path),
+            "--no-progress",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "over 300 channels" in res.output

@@ -45,5 +45,7 @@ def test_total_power_normalisation_is_a_rescaling_of_sionna():
     ours = zf_precoder(h, 10.0)  # total power scaling
     ref = sionna_precoding.rzf_precoding_matrix(h, alpha=0.0, precision="double")
     # same column directions; columns of ZF differ only by positive scalars
-    cos = (ours.conj() * ref).sum(-2).abs() / (torch.linalg.vector_norm(ours, dim=-2) * torch.linalg.vector_norm(ref, dim=-2))
+    cos = (ours.conj() * ref).sum(-2).abs() / (
+        torch.linalg.vector_norm(ours, dim=-2) * torch.linalg.vector_norm(ref, dim=-2)
+    )
     assert torch.allclose(cos, torch.ones_like(cos), atol=1e-10)

@@ -42,8 +42,9 @@ def test_toy_system_end_to_end(toy, tmp_path):
     assert "toy-rzf" in res.output and "[learned, toy]" in res.output
 
     # train: the configuration's fields are the options
-    res = runner.invoke(app, ["train", "toy", "--out", str(tmp_path / "m"), "--epochs", "3", "--init-scale", "4",
-                              "--no-progress"])
+    res = runner.invoke(
+        app, ["train", "toy", "--out", str(tmp_path / "m"), "--epochs", "3", "--init-scale", "4", "--no-progress"]
+    )
     assert res.exit_code == 0, res.output
     log = list(csv.DictReader(open(tmp_path / "m" / "train_log.csv")))
     assert [int(r["epoch"]) for r in log] == [0, 1, 2, 3]
@@ -54,9 +55,25 @@ def test_toy_system_end_to_end(toy, tmp_path):
     assert res.exit_code == 2 and "batch_size" in res.output
 
     # evaluate: the trained file as an extra method, the catalogue entry by name
-    res = runner.invoke(app, ["evaluate", "--scenario", "rayleigh", "--methods", "zf,toy-rzf", "--model",
-                              str(tmp_path / "m" / "model.blm"), "--snr-db", "0", "--channels", "50", "--out",
-                              str(tmp_path / "ev"), "--no-progress"])
+    res = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--scenario",
+            "rayleigh",
+            "--methods",
+            "zf,toy-rzf",
+            "--model",
+            str(tmp_path / "m" / "model.blm"),
+            "--snr-db",
+            "0",
+            "--channels",
+            "50",
+            "--out",
+            str(tmp_path / "ev"),
+            "--no-progress",
+        ],
+    )
     assert res.exit_code == 0, res.output
     rows = {r["method"]: float(r["sum_rate_mean"]) for r in csv.DictReader(open(tmp_path / "ev" / "results.csv"))}
     assert set(rows) == {"zf", "toy-rzf", "toy-rzf[m]"}

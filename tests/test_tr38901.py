@@ -42,8 +42,9 @@ def test_shapes_finite_and_normalised(scenario):
     assert m(2, seed=0, squeeze_rx=False).shape == (2, K, 1, N)
     # ||h_k||^2 = N exactly (to the dtype's precision)
     torch.testing.assert_close(h.abs().square().sum(-1), torch.full((5, K), float(N)), rtol=1e-5, atol=0)
-    torch.testing.assert_close(h2.abs().square().sum(-1), torch.full((2, 3, K), float(N), dtype=torch.float64),
-                               rtol=1e-12, atol=0)
+    torch.testing.assert_close(
+        h2.abs().square().sum(-1), torch.full((2, 3, K), float(N), dtype=torch.float64), rtol=1e-12, atol=0
+    )
 
 
 def test_batch_shape_is_a_view_of_the_drops_and_chunking():

@@ -6,8 +6,8 @@ import dataclasses
 import pytest
 import torch
 
-from beamlearn.learned import LearnedMethod, Stage, TrainConfig, TrainingTask, load_model, train
 from beamlearn.interface import Beamformers
+from beamlearn.learned import LearnedMethod, Stage, TrainConfig, TrainingTask, load_model, train
 
 
 class Quadratic(LearnedMethod):
@@ -44,9 +44,10 @@ class QuadTask(TrainingTask):
     def data(self):
         g = torch.Generator().manual_seed(self.config.seed)
         target = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)
-        x = target + 0.1 * torch.randn(self.config.train_channels + self.config.val_channels, 3, generator=g,
-                                       dtype=torch.float64)
-        return x[:self.config.train_channels], x[self.config.train_channels:]
+        x = target + 0.1 * torch.randn(
+            self.config.train_channels + self.config.val_channels, 3, generator=g, dtype=torch.float64
+        )
+        return x[: self.config.train_channels], x[self.config.train_channels :]
 
     def _err(self, model, x):
         return ((model.a + model.b - x) ** 2).sum(-1)
@@ -62,9 +63,19 @@ class QuadTask(TrainingTask):
         c = self.config
         if not c.two_stages:
             return super().stages()
-        return [Stage("a-only", 2, 0.1, parameters=lambda m: [m.a]),
-                Stage("b-only", c.epochs - 2, 0.05, parameters=lambda m: [m.b], optimizer="sgd", momentum=0.9,
-                      lr_decay=0.5, lr_step=2)]
+        return [
+            Stage("a-only", 2, 0.1, parameters=lambda m: [m.a]),
+            Stage(
+                "b-only",
+                c.epochs - 2,
+                0.05,
+                parameters=lambda m: [m.b],
+                optimizer="sgd",
+                momentum=0.9,
+                lr_decay=0.5,
+                lr_step=2,
+            ),
+        ]
 
 
 def _log(path):
@@ -140,8 +151,15 @@ def test_stages_must_cover_the_epochs_and_config_is_validated(tmp_path):
 
     with pytest.raises(ValueError, match="add up to 1 epochs.*epochs=6"):
         train(Bad(QuadConfig()), tmp_path, progress=False, log=None)
-    for field, value in [("epochs", -1), ("batch_size", 0), ("lr", -1.0), ("lr_decay", 0.0), ("lr_step", 0),
-                         ("dtype", "float16"), ("seed", -2)]:
+    for field, value in [
+        ("epochs", -1),
+        ("batch_size", 0),
+        ("lr", -1.0),
+        ("lr_decay", 0.0),
+        ("lr_step", 0),
+        ("dtype", "float16"),
+        ("seed", -2),
+    ]:
         with pytest.raises((ValueError, TypeError), match=field if field != "dtype" else "dtype"):
             QuadConfig(**{field: value})
     with pytest.raises(ValueError, match="optimizer"):

@@ -9,9 +9,9 @@ import torch
 
 from beamlearn.constraints import precoder_power
 from beamlearn.hybrid import hybrid_sum_rate, pga, pga_init
+from beamlearn.learned import ModelFileError, PerSNRModels, train
 from beamlearn.metrics import sum_rate
 from beamlearn.precoding import zf_precoder
-from beamlearn.learned import ModelFileError, PerSNRModels, train
 from beamlearn.scenarios import get_scenario
 from beamlearn.systems.unfolded_pga import WEIGHTS, UnfoldedPGA, UnfoldedPGATask
 from beamlearn.systems.unfolded_pga import UnfoldedPGAConfig as TrainConfig
@@ -36,8 +36,7 @@ def load_pretrained_unfolded_pga(snr_db):
     return PerSNRModels("unfolded-pga", WEIGHTS, get_scenario("unfolded-pga")).model_for(float(snr_db))
 
 
-SMALL = dict(snr_db=10.0, layers=2, inner_steps=2, epochs=2, train_channels=40, val_channels=20, batch_size=10,
-             seed=3)
+SMALL = dict(snr_db=10.0, layers=2, inner_steps=2, epochs=2, train_channels=40, val_channels=20, batch_size=10, seed=3)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -49,8 +48,15 @@ def test_parameters_and_config():
     assert m.mu.shape == (10, 10) and m.lam.shape == (10,)
     assert sum(p.numel() for p in m.parameters()) == 110
     assert torch.all(m.mu == 0.01) and torch.all(m.lam == 1e-4)
-    assert m.config() == {"layers": 10, "inner_steps": 10, "mu_init": 0.01, "lam_init": 1e-4, "include_ln2": True,
-                          "inner_projection": True, "num_rf_chains": None}
+    assert m.config() == {
+        "layers": 10,
+        "inner_steps": 10,
+        "mu_init": 0.01,
+        "lam_init": 1e-4,
+        "include_ln2": True,
+        "inner_projection": True,
+        "num_rf_chains": None,
+    }
     assert UnfoldedPGA(**m.config()).config() == m.config()
     with pytest.raises(ValueError, match="layers"):
         UnfoldedPGA(layers=0)
@@ -65,8 +71,7 @@ def test_untrained_equals_conventional_pga(dtype, inner_projection):
     m = UnfoldedPGA(layers=4, inner_steps=3, inner_projection=inner_projection)
     with torch.no_grad():
         rates, bf = m.forward_layers(h, 10.0, 1.0, return_beamformers=True)
-    ref, hist = pga(h, 10.0, 1.0, iterations=4, inner_steps=3, inner_projection=inner_projection,
-                    return_history=True)
+    ref, hist = pga(h, 10.0, 1.0, iterations=4, inner_steps=3, inner_projection=inner_projection, return_history=True)
     assert torch.equal(bf.analog, ref.analog) and torch.equal(bf.digital, ref.digital)
     assert torch.equal(rates, hist)
     assert bf.precoder.dtype == dtype
@@ -115,12 +120,26 @@ def test_save_load_round_trip(tmp_path):
 # --------------------------------------------------------------------------------------------------
 # training configuration
 # --------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("field,value", [
-    ("layers", 0), ("inner_steps", 0), ("epochs", -1), ("train_channels", 0), ("val_channels", 0),
-    ("batch_size", 501), ("lr", -1e-3), ("lr_decay", 1.5), ("loss", "mse"), ("dtype", "float32"),
-    ("snr_db", float("nan")), ("scenario", "mser"), ("scenario", "nope"), ("seed", -1),
-    ("num_rf_chains", 3),
-])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("layers", 0),
+        ("inner_steps", 0),
+        ("epochs", -1),
+        ("train_channels", 0),
+        ("val_channels", 0),
+        ("batch_size", 501),
+        ("lr", -1e-3),
+        ("lr_decay", 1.5),
+        ("loss", "mse"),
+        ("dtype", "float32"),
+        ("snr_db", float("nan")),
+        ("scenario", "mser"),
+        ("scenario", "nope"),
+        ("seed", -1),
+        ("num_rf_chains", 3),
+    ],
+)
 def test_config_validation_names_parameter(field, value):
     with pytest.raises((ValueError, TypeError), match=field):
         TrainConfig(**{field: value})
@@ -128,8 +147,15 @@ def test_config_validation_names_parameter(field, value):
 
 def test_config_defaults():
     c = TrainConfig()
-    assert (c.snr_db, c.layers, c.inner_steps, c.epochs, c.train_channels, c.val_channels, c.batch_size) == \
-        (10.0, 10, 10, 20, 500, 200, 10)
+    assert (c.snr_db, c.layers, c.inner_steps, c.epochs, c.train_channels, c.val_channels, c.batch_size) == (
+        10.0,
+        10,
+        10,
+        20,
+        500,
+        200,
+        10,
+    )
     assert c.lr_decay == 0.97 and c.learning_rate == 1e-3
     assert TrainConfig(snr_db=20).learning_rate == 1e-4  # stability safeguard (documented deviation)
     assert TrainConfig(snr_db=20, lr=1e-3).learning_rate == 1e-3
@@ -201,8 +227,9 @@ def test_resume_equals_uninterrupted(tmp_path):
     with pytest.raises(ValueError, match="lr"):
         train_unfolded_pga(dataclasses.replace(cfg, lr=5e-3), tmp_path / "cut", progress=False, log=None)
     # resume=False starts afresh
-    again = train_unfolded_pga(dataclasses.replace(cfg, lr=5e-3), tmp_path / "cut", progress=False, log=None,
-                               resume=False)
+    again = train_unfolded_pga(
+        dataclasses.replace(cfg, lr=5e-3), tmp_path / "cut", progress=False, log=None, resume=False
+    )
     assert again["lr"] == 5e-3
 
 

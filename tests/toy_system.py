@@ -63,8 +63,10 @@ class ToyTask(TrainingTask):
     def data(self):
         cm = self.scenario.channel_model()
         c = self.config
-        return (cm(c.train_channels, seed=10 + c.seed, dtype=torch.complex128),
-                cm(c.val_channels, seed=20 + c.seed, dtype=torch.complex128))
+        return (
+            cm(c.train_channels, seed=10 + c.seed, dtype=torch.complex128),
+            cm(c.val_channels, seed=20 + c.seed, dtype=torch.complex128),
+        )
 
     def loss(self, model, h):
         r = sum_rate(h, model(h, self.power, self.noise_var).precoder, self.noise_var)
@@ -85,12 +87,23 @@ def reproduce(out_dir, *, quick=False, channels=None, train=False, device="cpu",
     if train:
         summary = train_model(ToyTask(ToyConfig()), f"{out_dir}/model", progress=False, log=None)
         model = load_model(summary["model_path"])
-    grid = run_grid(sc, {"toy-rzf": model, "zf": lambda: build_method("zf", sc)}, [0.0, 10.0], h,
-                    cache_dir=f"{out_dir}/cache", description={"system": "toy"}, progress=progress)
+    grid = run_grid(
+        sc,
+        {"toy-rzf": model, "zf": lambda: build_method("zf", sc)},
+        [0.0, 10.0],
+        h,
+        cache_dir=f"{out_dir}/cache",
+        description={"system": "toy"},
+        progress=progress,
+    )
     grid_figure(out_dir, "toy", grid, ["toy-rzf", "zf"], [0.0, 10.0], title="toy")
     gain = grid.mean("toy-rzf", 0.0) - grid.mean("zf", 0.0)
-    report = Report("Toy system", claims=[check("RZF beats ZF at 0 dB", "> 0", gain, at_least=0.0)],
-                    results={"gain": gain}, quick=quick)
+    report = Report(
+        "Toy system",
+        claims=[check("RZF beats ZF at 0 dB", "> 0", gain, at_least=0.0)],
+        results={"gain": gain},
+        quick=quick,
+    )
     write_report(out_dir, report)
     return report
 
@@ -99,8 +112,15 @@ SYSTEM = System(
     name="toy",
     title="Toy learned RZF (test only)",
     docs="tests/toy_system.py",
-    methods=(MethodInfo("toy-rzf", "RZF with the MMSE regularisation (untrained toy model)",
-                        lambda sc: ToyRZF(1.0), kind="learned", system="toy"),),
+    methods=(
+        MethodInfo(
+            "toy-rzf",
+            "RZF with the MMSE regularisation (untrained toy model)",
+            lambda sc: ToyRZF(1.0),
+            kind="learned",
+            system="toy",
+        ),
+    ),
     train_config=ToyConfig,
     task=ToyTask,
     reproduce=reproduce,

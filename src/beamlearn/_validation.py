@@ -49,8 +49,15 @@ def _interval(minimum, maximum, open_lower: bool, open_upper: bool) -> str:
     return f"{'(' if open_lower or minimum is None else '['}{lo}, {hi}{')' if open_upper or maximum is None else ']'}"
 
 
-def check_real(name: str, value, minimum: float | None = None, maximum: float | None = None, *,
-               open_lower: bool = False, open_upper: bool = False) -> float:
+def check_real(
+    name: str,
+    value,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    *,
+    open_lower: bool = False,
+    open_upper: bool = False,
+) -> float:
     """Return ``value`` as float, raising unless it is a finite real number (not a bool) in the range.
 
     The range is ``[minimum, maximum]`` (either bound may be ``None``); ``open_lower``/``open_upper``

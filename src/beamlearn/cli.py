@@ -35,8 +35,12 @@ def _fail(e: Exception):
 def evaluate(
     scenario: str = typer.Option("unfolded-pga", help="Scenario preset (see `beamlearn scenarios`)."),
     methods: str = typer.Option("all", help="Comma-separated method names, or 'all' (see `beamlearn methods`)."),
-    snr_db: Optional[str] = typer.Option(None, "--snr-db", help="Comma-separated SNRs in dB (default: the scenario's grid)."),
-    metric: str = typer.Option("sum_rate", help="Metric: sum_rate, sum_rate_logdet, ser, ser_mc, ser_16qam, ser_16qam_mc."),
+    snr_db: str | None = typer.Option(
+        None, "--snr-db", help="Comma-separated SNRs in dB (default: the scenario's grid)."
+    ),
+    metric: str = typer.Option(
+        "sum_rate", help="Metric: sum_rate, sum_rate_logdet, ser, ser_mc, ser_16qam, ser_16qam_mc."
+    ),
     channels: int = typer.Option(1000, min=1, help="Number of test channels."),
     seed: int = typer.Option(0, min=0, help="Seed of the channel draw (and of observation noise and SER symbols)."),
     out: Path = typer.Option(Path("results/evaluate"), help="Output directory (results.csv, <metric>_vs_snr.png)."),
@@ -45,10 +49,25 @@ def evaluate(
     batch_size: int = typer.Option(2000, min=1, help="Channels per batch."),
     resume: bool = typer.Option(True, help="Reuse finished (method, SNR) cells of a previous run in OUT."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
-    channel: Optional[str] = typer.Option(None, help="Channel source instead of the scenario's: a preset name, rayleigh, clustered-ula, 3gpp-umi|uma|rma, rt:SCENE or a dataset file."),
-    observation: Optional[str] = typer.Option(None, help="What the transmitter observes instead of the scenario's: perfect, pilots:T[:ls|lmmse[:POWER]] or uplink[:MAPPING[:ERROR_VAR]]; methods are scored on the true channel."),
-    dataset: Optional[Path] = typer.Option(None, help="Evaluate on the channels of this dataset file (see `beamlearn dataset build`); N and K follow the file."),
-    model: list[Path] = typer.Option([], help="A trained model file (OUT/model.blm of `beamlearn train SYSTEM`) to evaluate at every SNR as an extra method named after its folder; repeatable."),
+    channel: str | None = typer.Option(
+        None,
+        help="Channel source instead of the scenario's: a preset name, rayleigh, clustered-ula, "
+        "3gpp-umi|uma|rma, rt:SCENE or a dataset file.",
+    ),
+    observation: str | None = typer.Option(
+        None,
+        help="What the transmitter observes instead of the scenario's: perfect, pilots:T[:ls|lmmse[:POWER]] "
+        "or uplink[:MAPPING[:ERROR_VAR]]; methods are scored on the true channel.",
+    ),
+    dataset: Path | None = typer.Option(
+        None,
+        help="Evaluate on the channels of this dataset file (see `beamlearn dataset build`); N and K follow the file.",
+    ),
+    model: list[Path] = typer.Option(
+        [],
+        help="A trained model file (OUT/model.blm of `beamlearn train SYSTEM`) to evaluate at every SNR as an "
+        "extra method named after its folder; repeatable.",
+    ),
 ):
     """Compare methods on a scenario: prints a metric-vs-SNR table, writes CSV and PNG."""
     from . import evaluate as ev
@@ -64,10 +83,23 @@ def evaluate(
             m = load_model(path)
             models[f"{m.name}[{path.parent.name or path.stem}]"] = m
         source = str(dataset) if dataset is not None else channel
-        rows = ev.evaluate(sc, methods if methods.strip() else [], snrs, metric=metric, num_channels=channels,
-                           seed=seed, device=device, dtype=dtype, batch_size=batch_size, channel_source=source,
-                           observation=observation,
-                           out_dir=out, resume=resume, progress=progress, models=models)
+        rows = ev.evaluate(
+            sc,
+            methods if methods.strip() else [],
+            snrs,
+            metric=metric,
+            num_channels=channels,
+            seed=seed,
+            device=device,
+            dtype=dtype,
+            batch_size=batch_size,
+            channel_source=source,
+            observation=observation,
+            out_dir=out,
+            resume=resume,
+            progress=progress,
+            models=models,
+        )
     except (ValueError, TypeError, ImportError) as e:
         _fail(e)
     where = f"source {source}" if source is not None else f"seed {seed}"
@@ -78,7 +110,9 @@ def evaluate(
 
 
 def dataset_build(
-    source: str = typer.Option(..., help="rayleigh, clustered-ula, 3gpp-umi, 3gpp-uma, 3gpp-rma or rt:SCENE (e.g. rt:munich)."),
+    source: str = typer.Option(
+        ..., help="rayleigh, clustered-ula, 3gpp-umi, 3gpp-uma, 3gpp-rma or rt:SCENE (e.g. rt:munich)."
+    ),
     users: int = typer.Option(..., min=1, help="Users K."),
     antennas: int = typer.Option(..., min=1, help="BS antennas N."),
     drops: int = typer.Option(..., min=1, help="Number of channel realisations (drops)."),
@@ -93,8 +127,18 @@ def dataset_build(
     from .datasets import build_dataset
 
     try:
-        header = build_dataset(source, users, antennas, drops, seed, out, chunk_size=chunk_size, dtype=dtype,
-                               progress=progress, resume=resume)
+        header = build_dataset(
+            source,
+            users,
+            antennas,
+            drops,
+            seed,
+            out,
+            chunk_size=chunk_size,
+            dtype=dtype,
+            progress=progress,
+            resume=resume,
+        )
     except (ValueError, TypeError, ImportError) as e:
         _fail(e)
     typer.echo(f"wrote {out}: shape {header['shape']} {header['dtype']}, sha256 {header['sha256'][:16]}...")
@@ -152,8 +196,14 @@ def systems():
             typer.echo("  shipped weights: " + "; ".join(f"{k} at {', '.join(v)} dB" for k, v in by_sc.items()))
         else:
             typer.echo("  shipped weights: none")
-        cmds = [c for c, ok in ((f"beamlearn train {s.name}", s.train_config is not None),
-                                (f"beamlearn reproduce {s.name}", s.reproduce is not None)) if ok]
+        cmds = [
+            c
+            for c, ok in (
+                (f"beamlearn train {s.name}", s.train_config is not None),
+                (f"beamlearn reproduce {s.name}", s.reproduce is not None),
+            )
+            if ok
+        ]
         typer.echo(f"  commands: {', '.join(cmds) or 'none'}")
         typer.echo(f"  docs: {s.docs or '-'}")
 
@@ -163,7 +213,7 @@ def _annotation(tp):
     args = typing.get_args(tp)
     if type(None) in args and len(args) == 2:
         inner = next(a for a in args if a is not type(None))
-        return Optional[inner]
+        return Optional[inner]  # noqa: UP045 - a runtime annotation object for typer
     return tp
 
 
@@ -171,12 +221,24 @@ def _train_command(system):
     cfg_cls = system.train_config
     hints = typing.get_type_hints(cfg_cls)
     params = [
-        inspect.Parameter("out", inspect.Parameter.KEYWORD_ONLY, annotation=Path,
-                          default=typer.Option(..., help="Output folder: train_log.csv, checkpoint.pt, model.blm, summary.json.")),
-        inspect.Parameter("resume", inspect.Parameter.KEYWORD_ONLY, annotation=bool,
-                          default=typer.Option(True, help="Continue from OUT/checkpoint.pt if present.")),
-        inspect.Parameter("progress", inspect.Parameter.KEYWORD_ONLY, annotation=bool,
-                          default=typer.Option(True, help="Show a progress bar.")),
+        inspect.Parameter(
+            "out",
+            inspect.Parameter.KEYWORD_ONLY,
+            annotation=Path,
+            default=typer.Option(..., help="Output folder: train_log.csv, checkpoint.pt, model.blm, summary.json."),
+        ),
+        inspect.Parameter(
+            "resume",
+            inspect.Parameter.KEYWORD_ONLY,
+            annotation=bool,
+            default=typer.Option(True, help="Continue from OUT/checkpoint.pt if present."),
+        ),
+        inspect.Parameter(
+            "progress",
+            inspect.Parameter.KEYWORD_ONLY,
+            annotation=bool,
+            default=typer.Option(True, help="Show a progress bar."),
+        ),
     ]
     fields = [f for f in dataclasses.fields(cfg_cls) if f.init]
     for f in fields:
@@ -184,8 +246,14 @@ def _train_command(system):
         default = ... if required else f.default
         flag = "--" + f.name.replace("_", "-")
         decls = [flag] if hints[f.name] is not bool else [f"{flag}/--no-{f.name.replace('_', '-')}"]
-        params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, annotation=_annotation(hints[f.name]),
-                                        default=typer.Option(default, *decls, help=f.metadata.get("help", ""))))
+        params.append(
+            inspect.Parameter(
+                f.name,
+                inspect.Parameter.KEYWORD_ONLY,
+                annotation=_annotation(hints[f.name]),
+                default=typer.Option(default, *decls, help=f.metadata.get("help", "")),
+            )
+        )
 
     def command(**kw):
         from .learned import train
@@ -196,8 +264,10 @@ def _train_command(system):
             summary = train(system.task(config), out, progress=progress, resume=resume, log=typer.echo)
         except (ValueError, TypeError) as e:
             _fail(e)
-        typer.echo(f"best epoch {summary['best_epoch']}: validation {summary['metric']} {summary['best_val']:.4g} "
-                   f"(untrained {summary['untrained_val']:.4g}); model written to {summary['model_path']}")
+        typer.echo(
+            f"best epoch {summary['best_epoch']}: validation {summary['metric']} {summary['best_val']:.4g} "
+            f"(untrained {summary['untrained_val']:.4g}); model written to {summary['model_path']}"
+        )
 
     command.__signature__ = inspect.Signature(params)
     command.__annotations__ = {p.name: p.annotation for p in params}
@@ -207,9 +277,9 @@ def _train_command(system):
 
 def _reproduce_command(system):
     def command(
-        out: Optional[Path] = typer.Option(None, help="Output folder (default results/reproduce-SYSTEM)."),
+        out: Path | None = typer.Option(None, help="Output folder (default results/reproduce-SYSTEM)."),
         quick: bool = typer.Option(False, help="Smoke test with few channels (not a reproduction)."),
-        channels: Optional[int] = typer.Option(None, min=1, help="Test channels (default: the system's)."),
+        channels: int | None = typer.Option(None, min=1, help="Test channels (default: the system's)."),
         train: bool = typer.Option(False, help="Train the learned models here instead of using the shipped ones."),
         device: str = typer.Option("cpu", help="Torch device."),
         progress: bool = typer.Option(True, help="Show a progress bar."),
@@ -218,8 +288,9 @@ def _reproduce_command(system):
 
         target = out if out is not None else Path(f"results/reproduce-{system.name}")
         try:
-            report = system.reproduce(target, quick=quick, channels=channels, train=train, device=device,
-                                      progress=progress, log=typer.echo)
+            report = system.reproduce(
+                target, quick=quick, channels=channels, train=train, device=device, progress=progress, log=typer.echo
+            )
         except (ValueError, TypeError) as e:
             _fail(e)
         typer.echo(render(report))
@@ -232,8 +303,9 @@ def build_app() -> typer.Typer:
     """The CLI for the systems listed (and registered) now."""
     from .systems import all_systems
 
-    app = typer.Typer(add_completion=False, no_args_is_help=True,
-                      help="Learned and classical beamforming for massive MIMO.")
+    app = typer.Typer(
+        add_completion=False, no_args_is_help=True, help="Learned and classical beamforming for massive MIMO."
+    )
     train_app = typer.Typer(no_args_is_help=True, help="Train a learned method of a system.")
     reproduce_app = typer.Typer(no_args_is_help=True, help="Reproduce a paper's figures and claims.")
     dataset_app = typer.Typer(no_args_is_help=True, help="Build and inspect channel datasets on disk.")

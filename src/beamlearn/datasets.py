@@ -27,8 +27,7 @@ from ._validation import check_int
 from .channels.base import ChannelModel
 from .io import _atomic_target
 
-__all__ = ["save_channels", "load_channels", "read_metadata", "build_dataset", "make_source", "SOURCES",
-           "DatasetError"]
+__all__ = ["save_channels", "load_channels", "read_metadata", "build_dataset", "make_source", "SOURCES", "DatasetError"]
 
 MAGIC = b"BLCHAN01"
 FORMAT = "beamlearn-channels"
@@ -61,9 +60,14 @@ def save_channels(path: str | Path, channels: torch.Tensor, metadata: dict | Non
     if not np.isfinite(arr.view(arr.real.dtype)).all():
         raise ValueError("channels hold non-finite values (NaN or inf); refusing to write them")
     data = arr.astype(arr.dtype.newbyteorder("<"), copy=False).tobytes(order="C")
-    header = {"format": FORMAT, "version": VERSION, "shape": list(arr.shape),
-              "dtype": name, "sha256": hashlib.sha256(data).hexdigest(),
-              "metadata": metadata or {}}
+    header = {
+        "format": FORMAT,
+        "version": VERSION,
+        "shape": list(arr.shape),
+        "dtype": name,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "metadata": metadata or {},
+    }
     hb = json.dumps(header, sort_keys=True, default=str).encode()
     with _atomic_target(path) as tmp:
         with open(tmp, "wb") as f:
@@ -88,10 +92,14 @@ def _read_header(f, path) -> tuple[dict, int]:
         header = json.loads(hb)
     except json.JSONDecodeError as e:
         raise DatasetError(f"{path} has a corrupted header: {e}") from None
-    if (header.get("format") != FORMAT or header.get("version", 0) > VERSION
-            or header.get("dtype") not in COMPLEX_DTYPES):
-        raise DatasetError(f"{path}: unsupported dataset format {header.get('format')!r} "
-                           f"version {header.get('version')!r}")
+    if (
+        header.get("format") != FORMAT
+        or header.get("version", 0) > VERSION
+        or header.get("dtype") not in COMPLEX_DTYPES
+    ):
+        raise DatasetError(
+            f"{path}: unsupported dataset format {header.get('format')!r} version {header.get('version')!r}"
+        )
     return header, 16 + n
 
 
@@ -104,8 +112,9 @@ def read_metadata(path: str | Path) -> dict:
         return _read_header(f, path)[0]
 
 
-def load_channels(path: str | Path, *, num_users: int | None = None, num_antennas: int | None = None,
-                  verify: bool = True) -> tuple[torch.Tensor, dict]:
+def load_channels(
+    path: str | Path, *, num_users: int | None = None, num_antennas: int | None = None, verify: bool = True
+) -> tuple[torch.Tensor, dict]:
     """Read a dataset: returns ``(channels, header)``.
 
     Raises :class:`DatasetError` for a missing, truncated or corrupted file (SHA-256 mismatch) and when
@@ -139,6 +148,7 @@ def load_channels(path: str | Path, *, num_users: int | None = None, num_antenna
 
 
 # -- sources ------------------------------------------------------------------------------------------
+
 
 def _synthetic(name: str) -> Callable[..., ChannelModel]:
     def make(num_users: int, num_antennas: int, **options) -> ChannelModel:
@@ -187,10 +197,21 @@ def _chunk_seed(seed: int, index: int) -> int:
     return int(np.random.SeedSequence([seed, index]).generate_state(1, dtype=np.uint32)[0])
 
 
-def build_dataset(source: str | ChannelModel, num_users: int, num_antennas: int, drops: int, seed: int,
-                  out: str | Path, *, chunk_size: int = 100, dtype: str | torch.dtype = "complex64",
-                  device: str = "cpu", progress: bool = True, resume: bool = True,
-                  source_options: dict | None = None) -> dict:
+def build_dataset(
+    source: str | ChannelModel,
+    num_users: int,
+    num_antennas: int,
+    drops: int,
+    seed: int,
+    out: str | Path,
+    *,
+    chunk_size: int = 100,
+    dtype: str | torch.dtype = "complex64",
+    device: str = "cpu",
+    progress: bool = True,
+    resume: bool = True,
+    source_options: dict | None = None,
+) -> dict:
     """Draw ``drops`` channel realisations from ``source`` and write them to ``out``.
 
     Drops are generated in chunks of ``chunk_size``, chunk ``i`` from a seed derived from ``(seed, i)``,
@@ -203,15 +224,28 @@ def build_dataset(source: str | ChannelModel, num_users: int, num_antennas: int,
     chunk_size = check_int("chunk_size", chunk_size, 1)
     dtype = dtype_name(dtype)  # a name or a torch dtype; the settings record the name
     out = Path(out)
-    model = source if isinstance(source, ChannelModel) else make_source(source, num_users, num_antennas,
-                                                                         **(source_options or {}))
+    model = (
+        source
+        if isinstance(source, ChannelModel)
+        else make_source(source, num_users, num_antennas, **(source_options or {}))
+    )
     if model.num_users != num_users or model.num_bs_antennas != num_antennas:
-        raise ValueError(f"source gives K={model.num_users}, N={model.num_bs_antennas}; asked for "
-                         f"K={num_users}, N={num_antennas}")
+        raise ValueError(
+            f"source gives K={model.num_users}, N={model.num_bs_antennas}; asked for K={num_users}, N={num_antennas}"
+        )
     name = source if isinstance(source, str) else type(source).__name__
-    settings = {"source": name, "source_parameters": _jsonable(model.describe()), "num_users": num_users,
-                "num_antennas": num_antennas, "num_rx_antennas": model.num_rx_antennas, "drops": drops,
-                "seed": seed, "chunk_size": chunk_size, "dtype": dtype, "versions": _versions()}
+    settings = {
+        "source": name,
+        "source_parameters": _jsonable(model.describe()),
+        "num_users": num_users,
+        "num_antennas": num_antennas,
+        "num_rx_antennas": model.num_rx_antennas,
+        "drops": drops,
+        "seed": seed,
+        "chunk_size": chunk_size,
+        "dtype": dtype,
+        "versions": _versions(),
+    }
     parts = out.with_name(out.name + ".parts")
     stamp = parts / "settings.json"
     if parts.exists() and (not resume or not stamp.exists() or json.loads(stamp.read_text()) != settings):

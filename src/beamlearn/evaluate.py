@@ -10,8 +10,8 @@ or read from a dataset file); each method gets what the scenario says the transm
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
@@ -111,10 +111,18 @@ def evaluate(
         source = "given"
     num_channels = h.shape[0]
 
-    config = {"scenario": sc.summary(), "methods": names + list(extra), "snr_db": snrs, "metric": met.name,
-              "channels": num_channels, "seed": seed, "device": device.type,
-              "dtype": str(dtype).removeprefix("torch."), "channel_source": source,
-              "models": {k: getattr(v, "source_path", type(v).__name__) for k, v in extra.items()}}
+    config = {
+        "scenario": sc.summary(),
+        "methods": names + list(extra),
+        "snr_db": snrs,
+        "metric": met.name,
+        "channels": num_channels,
+        "seed": seed,
+        "device": device.type,
+        "dtype": str(dtype).removeprefix("torch."),
+        "channel_source": source,
+        "models": {k: getattr(v, "source_path", type(v).__name__) for k, v in extra.items()},
+    }
     config = json.loads(json.dumps(config, default=str))
     out = Path(out_dir) if out_dir is not None else None
     builders = {n: (lambda n=n: build_method(n, sc, snrs)) for n in names} | extra
@@ -127,9 +135,22 @@ def evaluate(
     if out is not None:
         write_json(out / "run.json", config)
     description = {k: v for k, v in config.items() if k not in ("methods", "snr_db", "metric")}
-    result = run_grid(sc, builders, snrs, h, metric=met, description=description,
-                      cache_dir=None if out is None else out / "cache", resume=resume, batch_size=batch_size,
-                      seed=seed, warmup=True, progress=progress, desc=f"evaluate {sc.name}", on_cell=on_cell)
+    result = run_grid(
+        sc,
+        builders,
+        snrs,
+        h,
+        metric=met,
+        description=description,
+        cache_dir=None if out is None else out / "cache",
+        resume=resume,
+        batch_size=batch_size,
+        seed=seed,
+        warmup=True,
+        progress=progress,
+        desc=f"evaluate {sc.name}",
+        on_cell=on_cell,
+    )
     rows = result.rows(order, snrs)
     if out is not None:
         write_csv(out / "results.csv", rows, columns(met.name))

@@ -23,9 +23,9 @@ import json
 import math
 import re
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
 
 import torch
 from tqdm.auto import tqdm
@@ -80,9 +80,16 @@ class GridResult:
                 if (name, s) not in self.values:
                     continue
                 v = self.values[(name, s)]
-                out.append({"method": name, "snr_db": s, f"{m}_mean": float(v.mean()),
-                            f"{m}_std": float(v.std()) if v.numel() > 1 else 0.0, "channels": v.numel(),
-                            "seconds": self.seconds[(name, s)]})
+                out.append(
+                    {
+                        "method": name,
+                        "snr_db": s,
+                        f"{m}_mean": float(v.mean()),
+                        f"{m}_std": float(v.std()) if v.numel() > 1 else 0.0,
+                        "channels": v.numel(),
+                        "seconds": self.seconds[(name, s)],
+                    }
+                )
         return out
 
 
@@ -142,9 +149,18 @@ def run_grid(
     cache = None
     if cache_dir is not None:
         digest = hashlib.sha256(channels.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
-        key = experiment_key({"description": dict(description or {}), "channels_sha256": digest,
-                              "shape": list(channels.shape), "dtype": str(channels.dtype), "metric": met.name,
-                              "observation": obs.summary(), "batch_size": batch_size, "seed": seed})
+        key = experiment_key(
+            {
+                "description": dict(description or {}),
+                "channels_sha256": digest,
+                "shape": list(channels.shape),
+                "dtype": str(channels.dtype),
+                "metric": met.name,
+                "observation": obs.summary(),
+                "batch_size": batch_size,
+                "seed": seed,
+            }
+        )
         cache = Path(cache_dir) / key
         cache.mkdir(parents=True, exist_ok=True)
 
@@ -175,12 +191,15 @@ def run_grid(
                         o = obs.observe(channels[:2], p, s2)
                         built[name](o.channel if built[name].observes == "channel" else o, p, s2)
             bar.set_postfix_str(f"{name} @ {s:g} dB")
-            values, secs = _cell(built[name], channels[:n_of(name)], scenario, s, met, obs, batch_size, seed, name,
-                                 bar)
+            values, secs = _cell(
+                built[name], channels[: n_of(name)], scenario, s, met, obs, batch_size, seed, name, bar
+            )
             finite = torch.isfinite(values)
             if not bool(finite.all()):
-                raise FloatingPointError(f"method {name!r} produced non-finite {met.name} at {s:g} dB "
-                                         f"for {int((~finite).sum())} of {values.numel()} channels")
+                raise FloatingPointError(
+                    f"method {name!r} produced non-finite {met.name} at {s:g} dB "
+                    f"for {int((~finite).sum())} of {values.numel()} channels"
+                )
             result.values[(name, s)], result.seconds[(name, s)] = values, secs
             if f is not None:
                 atomic_torch_save({"values": values, "seconds": secs}, f)
@@ -202,7 +221,7 @@ def _cell(method, h, scenario, snr, met: Metric, obs: ObservationSpec, batch_siz
     torch.manual_seed(_derived_seed(seed, snr, name))
     vals, secs = [], 0.0
     for start in range(0, h.shape[0], batch_size):
-        hb = h[start:start + batch_size]
+        hb = h[start : start + batch_size]
         o = obs.observe(hb, p, s2, g_obs)
         x = o.channel if method.observes == "channel" else o
         _sync(dev)
@@ -238,8 +257,12 @@ def method_style(name: str, index: int) -> dict:
     """Distinct colour (tab20), marker and line style per method, for up to 20 methods in one plot."""
     import matplotlib
 
-    return {"color": matplotlib.colormaps["tab20"](index % 20), "marker": _MARKERS[index % len(_MARKERS)],
-            "ms": 4, "ls": "--" if name == "capacity" else "-"}
+    return {
+        "color": matplotlib.colormaps["tab20"](index % 20),
+        "marker": _MARKERS[index % len(_MARKERS)],
+        "ms": 4,
+        "ls": "--" if name == "capacity" else "-",
+    }
 
 
 def plot_grid(rows: list[dict], path, metric: str = "sum_rate", title: str = "") -> None:

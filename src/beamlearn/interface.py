@@ -75,8 +75,10 @@ def constructor_config(obj) -> dict:
         if name == "self" or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             continue
         if not hasattr(obj, name):
-            raise AttributeError(f"{type(obj).__name__} must store its constructor argument {name!r} "
-                                 f"as self.{name} (configuration is read from the signature)")
+            raise AttributeError(
+                f"{type(obj).__name__} must store its constructor argument {name!r} "
+                f"as self.{name} (configuration is read from the signature)"
+            )
         out[name] = getattr(obj, name)
     return out
 

@@ -7,8 +7,8 @@ import csv
 import json
 import os
 import tempfile
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Iterable, Mapping
 
 __all__ = ["atomic_write_text", "atomic_torch_save", "write_csv", "read_csv", "write_json", "atomic_savefig"]
 

@@ -23,8 +23,8 @@ Kinds:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 
@@ -113,26 +113,40 @@ class ObservationSpec:
             if kind == "perfect" and len(parts) == 1:
                 return cls()
             if kind == "pilots" and 2 <= len(parts) <= 4:
-                return cls("pilots", pilot_length=int(parts[1]), estimator=parts[2] if len(parts) > 2 else "ls",
-                           pilot_power=float(parts[3]) if len(parts) > 3 else None)
+                return cls(
+                    "pilots",
+                    pilot_length=int(parts[1]),
+                    estimator=parts[2] if len(parts) > 2 else "ls",
+                    pilot_power=float(parts[3]) if len(parts) > 3 else None,
+                )
             if kind == "uplink" and len(parts) <= 3:
-                return cls("uplink", mapping=parts[1] if len(parts) > 1 else "reciprocal",
-                           uplink_error_var=float(parts[2]) if len(parts) > 2 else 0.0)
+                return cls(
+                    "uplink",
+                    mapping=parts[1] if len(parts) > 1 else "reciprocal",
+                    uplink_error_var=float(parts[2]) if len(parts) > 2 else 0.0,
+                )
         except ValueError as e:
             raise ValueError(f"observation {text!r}: {e}") from None
-        raise ValueError(f"observation must be 'perfect', 'pilots:T[:ls|lmmse[:POWER]]' or "
-                         f"'uplink[:MAPPING[:ERROR_VAR]]', got {text!r}")
+        raise ValueError(
+            f"observation must be 'perfect', 'pilots:T[:ls|lmmse[:POWER]]' or "
+            f"'uplink[:MAPPING[:ERROR_VAR]]', got {text!r}"
+        )
 
     def summary(self) -> dict:
         if self.kind == "perfect":
             return {"kind": "perfect"}
         if self.kind == "pilots":
-            return {"kind": "pilots", "pilot_length": self.pilot_length, "pilot_power": self.pilot_power,
-                    "estimator": self.estimator}
+            return {
+                "kind": "pilots",
+                "pilot_length": self.pilot_length,
+                "pilot_power": self.pilot_power,
+                "estimator": self.estimator,
+            }
         return {"kind": "uplink", "mapping": self.mapping, "uplink_error_var": self.uplink_error_var}
 
-    def observe(self, h: torch.Tensor, power: float, noise_var: float,
-                generator: torch.Generator | None = None) -> Observation:
+    def observe(
+        self, h: torch.Tensor, power: float, noise_var: float, generator: torch.Generator | None = None
+    ) -> Observation:
         """The observation of the true channels ``h`` ``[B, K, N]`` or ``[B, K, Nr, N]`` at ``(P, sigma^2)``."""
         if self.kind == "perfect":
             return Observation("perfect", h)

@@ -9,13 +9,21 @@ here changes when a system is added.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from .interface import BeamformingMethod
 
-__all__ = ["MethodInfo", "CLASSICAL_METHODS", "register_method", "method_table", "build_method",
-           "available_methods", "resolve_methods", "miso_hybrid_reason"]
+__all__ = [
+    "MethodInfo",
+    "CLASSICAL_METHODS",
+    "register_method",
+    "method_table",
+    "build_method",
+    "available_methods",
+    "resolve_methods",
+    "miso_hybrid_reason",
+]
 
 KINDS = ("digital", "hybrid", "learned", "bound")
 
@@ -52,7 +60,10 @@ def _streams(sc) -> int | None:
 
 def _one_stream_per_antenna(sc, snrs=None) -> str | None:
     if sc.num_rx_antennas > 1 and sc.num_streams != sc.num_rx_antennas:
-        return f"needs one stream per receive antenna (Ns == Nr), scenario has Ns={sc.num_streams}, Nr={sc.num_rx_antennas}"
+        return (
+            f"needs one stream per receive antenna (Ns == Nr), scenario has Ns={sc.num_streams}, "
+            f"Nr={sc.num_rx_antennas}"
+        )
     if sc.num_users * sc.num_rx_antennas > sc.num_bs_antennas:
         return f"needs K*Nr <= N, scenario has K*Nr={sc.num_users * sc.num_rx_antennas} > N={sc.num_bs_antennas}"
     return None
@@ -103,20 +114,51 @@ CLASSICAL_METHODS: tuple[MethodInfo, ...] = (
     MethodInfo("mrt", "maximum-ratio transmission, total-power scaling", _digital("MRT"), _one_stream_per_antenna),
     MethodInfo("zf", "zero forcing, total-power scaling", _digital("ZF"), _one_stream_per_antenna),
     MethodInfo("rzf", "regularised zero forcing, alpha = K sigma^2 / P", _digital("RZF"), _one_stream_per_antenna),
-    MethodInfo("wmmse", "WMMSE sum-rate precoding (Shi et al. 2011), 100 iterations from RZF",
-               _digital("WMMSE", iterations=100)),
-    MethodInfo("capacity", "upper reference: cooperative-receiver SVD / water-filling capacity",
-               _digital("CapacityBound"), kind="bound"),
-    MethodInfo("sca", "fully digital sum-rate SCA precoder (Tran et al. 2012), 20 iterations, batched barrier solver",
-               _sca, _miso),
-    MethodInfo("sca-rmm", "SCA digital precoder factorised by MO-AltMin (two-stage hybrid baseline)",
-               _hybrid("SCARMM"), miso_hybrid_reason, kind="hybrid"),
-    MethodInfo("mo-altmin", "MO-AltMin (Yu et al. 2016) factorisation of the WMMSE precoder",
-               _hybrid("MOAltMin"), miso_hybrid_reason, kind="hybrid"),
-    MethodInfo("omp", "spatially sparse precoding by OMP (El Ayach et al. 2014) on a 4N-angle ULA codebook, of the WMMSE precoder",
-               _hybrid("OMPHybrid"), miso_hybrid_reason, kind="hybrid"),
-    MethodInfo("pga", "conventional PGA hybrid beamforming (Algorithm 1), 30 iterations, J=10, mu=0.01, lambda=1e-4",
-               _hybrid("PGA", iterations=30, inner_steps=10, seed=0), miso_hybrid_reason, kind="hybrid"),
+    MethodInfo(
+        "wmmse",
+        "WMMSE sum-rate precoding (Shi et al. 2011), 100 iterations from RZF",
+        _digital("WMMSE", iterations=100),
+    ),
+    MethodInfo(
+        "capacity",
+        "upper reference: cooperative-receiver SVD / water-filling capacity",
+        _digital("CapacityBound"),
+        kind="bound",
+    ),
+    MethodInfo(
+        "sca",
+        "fully digital sum-rate SCA precoder (Tran et al. 2012), 20 iterations, batched barrier solver",
+        _sca,
+        _miso,
+    ),
+    MethodInfo(
+        "sca-rmm",
+        "SCA digital precoder factorised by MO-AltMin (two-stage hybrid baseline)",
+        _hybrid("SCARMM"),
+        miso_hybrid_reason,
+        kind="hybrid",
+    ),
+    MethodInfo(
+        "mo-altmin",
+        "MO-AltMin (Yu et al. 2016) factorisation of the WMMSE precoder",
+        _hybrid("MOAltMin"),
+        miso_hybrid_reason,
+        kind="hybrid",
+    ),
+    MethodInfo(
+        "omp",
+        "spatially sparse precoding by OMP (El Ayach et al. 2014) on a 4N-angle ULA codebook, of the WMMSE precoder",
+        _hybrid("OMPHybrid"),
+        miso_hybrid_reason,
+        kind="hybrid",
+    ),
+    MethodInfo(
+        "pga",
+        "conventional PGA hybrid beamforming (Algorithm 1), 30 iterations, J=10, mu=0.01, lambda=1e-4",
+        _hybrid("PGA", iterations=30, inner_steps=10, seed=0),
+        miso_hybrid_reason,
+        kind="hybrid",
+    ),
 )
 
 _EXTRA: dict[str, MethodInfo] = {}
@@ -159,8 +201,11 @@ def build_method(name: str, scenario, snrs=None) -> BeamformingMethod:
 def available_methods(scenario, snrs=None, *, needs_precoder: bool = False) -> list[str]:
     """Names of the methods that apply to ``scenario`` at ``snrs`` (without bounds when the metric
     needs a precoder)."""
-    return [n for n, m in method_table().items()
-            if m.unsupported(scenario, snrs) is None and not (needs_precoder and m.kind == "bound")]
+    return [
+        n
+        for n, m in method_table().items()
+        if m.unsupported(scenario, snrs) is None and not (needs_precoder and m.kind == "bound")
+    ]
 
 
 def resolve_methods(spec: str | list[str], scenario, snrs=None, *, needs_precoder: bool = False) -> list[str]:

@@ -9,9 +9,9 @@ writes ``report.md`` and ``results.json`` atomically. :func:`grid_figure` writes
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 from .experiment import GridResult, columns, plot_grid
 from .io import atomic_write_text, write_csv, write_json
@@ -33,13 +33,22 @@ class Claim:
     criterion: str = ""
 
 
-def check(text: str, reference: str, value: float, *, at_least: float | None = None, at_most: float | None = None,
-          fmt: str = "{:.3f}", measured: str | None = None) -> Claim:
+def check(
+    text: str,
+    reference: str,
+    value: float,
+    *,
+    at_least: float | None = None,
+    at_most: float | None = None,
+    fmt: str = "{:.3f}",
+    measured: str | None = None,
+) -> Claim:
     """A claim that holds when ``value`` lies in ``[at_least, at_most]`` (NaN never holds)."""
     ok = math.isfinite(value) and (at_least is None or value >= at_least) and (at_most is None or value <= at_most)
-    bounds = [f">= {at_least:.6g}"] * (at_least is not None) + [f"<= {at_most:.6g}"] * (at_most is not None)
-    return Claim(text, reference, measured if measured is not None else fmt.format(value), ok, float(value),
-                 " and ".join(bounds))
+    bounds = [f"{op} {b:.6g}" for op, b in ((">=", at_least), ("<=", at_most)) if b is not None]
+    return Claim(
+        text, reference, measured if measured is not None else fmt.format(value), ok, float(value), " and ".join(bounds)
+    )
 
 
 @dataclass
@@ -82,8 +91,12 @@ def render(report: Report) -> str:
     if report.quick:
         lines += ["**Quick run** (`--quick`): too few channels for the tolerances below; a smoke test only.", ""]
     if report.claims:
-        lines += ["## Claims", "", f"| claim (paper) | {report.reference_header} | measured here | holds |",
-                  "|---|---|---|---|"]
+        lines += [
+            "## Claims",
+            "",
+            f"| claim (paper) | {report.reference_header} | measured here | holds |",
+            "|---|---|---|---|",
+        ]
         lines += [f"| {c.text} | {c.reference} | {c.measured} | {_ok(c.holds)} |" for c in report.claims]
         lines.append("")
     for t in report.tables:
@@ -99,14 +112,16 @@ def render(report: Report) -> str:
 def write_report(out_dir: str | Path, report: Report) -> Path:
     """Write ``report.md`` and ``results.json`` (the report's results and claims) atomically."""
     out = Path(out_dir)
-    write_json(out / "results.json", {**report.results, "claims": [asdict(c) for c in report.claims],
-                                      "quick": report.quick})
+    write_json(
+        out / "results.json", {**report.results, "claims": [asdict(c) for c in report.claims], "quick": report.quick}
+    )
     atomic_write_text(out / "report.md", render(report))
     return out / "report.md"
 
 
-def grid_figure(out_dir: str | Path, name: str, result: GridResult, methods: Sequence[str], snrs: Sequence[float],
-                title: str = "") -> list[dict]:
+def grid_figure(
+    out_dir: str | Path, name: str, result: GridResult, methods: Sequence[str], snrs: Sequence[float], title: str = ""
+) -> list[dict]:
     """Write ``name.csv`` (:func:`~beamlearn.experiment.columns`) and ``name.png`` of a grid; return the rows."""
     out = Path(out_dir)
     rows = result.rows(methods, sorted(float(s) for s in snrs))

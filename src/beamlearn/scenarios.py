@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ._validation import check_int, check_one_of, check_positive, check_real
-from .observation import PERFECT_CSI, ObservationSpec
 from .channels import ULA, UPA, ChannelModel, ClusteredChannel, CorrelatedRayleighChannel, RayleighChannel
+from .observation import PERFECT_CSI, ObservationSpec
 
 __all__ = ["ChannelSpec", "Scenario", "PRESETS", "get_scenario", "list_scenarios"]
 
@@ -65,8 +65,10 @@ class ChannelSpec:
             return cls("source", {"name": text})
         if text.endswith(".blch") or Path(text).is_file():
             return cls("dataset", {"path": text})
-        raise ValueError(f"channel source must be a preset ({', '.join(PRESETS)}), a source "
-                         f"({', '.join(SOURCES)}, rt:SCENE) or a dataset file, got {text!r}")
+        raise ValueError(
+            f"channel source must be a preset ({', '.join(PRESETS)}), a source "
+            f"({', '.join(SOURCES)}, rt:SCENE) or a dataset file, got {text!r}"
+        )
 
     def describe(self) -> str:
         """The source in one word: the kind, the source name or ``dataset:PATH``."""
@@ -84,13 +86,17 @@ class ChannelSpec:
             model = DatasetChannel(p["path"])
             got = (model.num_users, model.num_bs_antennas, model.num_rx_antennas)
             if got != (num_users, num_bs_antennas, num_rx_antennas):
-                raise ValueError(f"dataset {p['path']} has (K, N, Nr) = {got}, the scenario "
-                                 f"({num_users}, {num_bs_antennas}, {num_rx_antennas}); use Scenario.with_channel")
+                raise ValueError(
+                    f"dataset {p['path']} has (K, N, Nr) = {got}, the scenario "
+                    f"({num_users}, {num_bs_antennas}, {num_rx_antennas}); use Scenario.with_channel"
+                )
             return model
         if self.kind == "source":
             if num_rx_antennas != 1:
-                raise ValueError(f"channel source {p['name']!r} has single-antenna users; the scenario has "
-                                 f"num_rx_antennas={num_rx_antennas}")
+                raise ValueError(
+                    f"channel source {p['name']!r} has single-antenna users; the scenario has "
+                    f"num_rx_antennas={num_rx_antennas}"
+                )
             from .datasets import make_source
 
             return make_source(p.pop("name"), num_users, num_bs_antennas, **p)
@@ -193,7 +199,9 @@ class Scenario:
         return dataclasses.replace(self, **changes)
 
     def summary(self) -> dict:
-        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("channel", "observation")}
+        d = {
+            f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("channel", "observation")
+        }
         d["channel"] = {"kind": self.channel.kind, **self.channel.params}
         d["observation"] = self.observation.summary()
         return d
@@ -216,9 +224,16 @@ class Scenario:
         if rf is not None and not (k * streams <= rf <= n):
             rf = None
         rx_rf = self.num_rx_rf_chains if (nr == self.num_rx_antennas and streams == self.num_streams) else None
-        return self.replace(name=f"{self.name}@{Path(spec.params['path']).name}", num_bs_antennas=n, num_users=k,
-                            num_rx_antennas=nr, num_streams=streams, num_rf_chains=rf, num_rx_rf_chains=rx_rf,
-                            channel=spec)
+        return self.replace(
+            name=f"{self.name}@{Path(spec.params['path']).name}",
+            num_bs_antennas=n,
+            num_users=k,
+            num_rx_antennas=nr,
+            num_streams=streams,
+            num_rf_chains=rf,
+            num_rx_rf_chains=rx_rf,
+            channel=spec,
+        )
 
 
 _PI3 = (-math.pi / 3, math.pi / 3)
@@ -228,64 +243,136 @@ PRESETS: dict[str, Scenario] = {
     for s in [
         Scenario(
             name="unfolded-pga",
-            num_bs_antennas=32, num_users=4, num_rf_chains=4,
+            num_bs_antennas=32,
+            num_users=4,
+            num_rf_chains=4,
             snr_db=(0, 5, 10, 15, 20),
-            channel=ChannelSpec("clustered", dict(num_clusters=10, rays_per_cluster=1, gain_variance=1.0,
-                                                  aod_range=(0.0, 2 * math.pi), normalization="none")),
+            channel=ChannelSpec(
+                "clustered",
+                dict(
+                    num_clusters=10,
+                    rays_per_cluster=1,
+                    gain_variance=1.0,
+                    aod_range=(0.0, 2 * math.pi),
+                    normalization="none",
+                ),
+            ),
             source="unfolded-pga-hbf.md s2.3: ULA, 10 paths, CN(0,1) gains, AoD U(0,2pi), no extra normalisation; "
-                   "sigma^2=1",
+            "sigma^2=1",
         ),
         Scenario(
             name="mser",
-            num_bs_antennas=64, num_users=2, num_rf_chains=8, num_rx_antennas=8, num_streams=3,
-            num_rx_rf_chains=4, snr_db=(0, 5, 10, 15, 20, 25), power_reference="power", power=1.0,
-            channel=ChannelSpec("clustered", dict(num_clusters=4, rays_per_cluster=2, gain_variance=0.1,
-                                                  aod_range=_PI3, aoa_range=_PI3, normalization="paths")),
+            num_bs_antennas=64,
+            num_users=2,
+            num_rf_chains=8,
+            num_rx_antennas=8,
+            num_streams=3,
+            num_rx_rf_chains=4,
+            snr_db=(0, 5, 10, 15, 20, 25),
+            power_reference="power",
+            power=1.0,
+            channel=ChannelSpec(
+                "clustered",
+                dict(
+                    num_clusters=4,
+                    rays_per_cluster=2,
+                    gain_variance=0.1,
+                    aod_range=_PI3,
+                    aoa_range=_PI3,
+                    normalization="paths",
+                ),
+            ),
             source="mser-unfolding-hbf.md s3: Nc=4, Nray=2, sigma_a^2=0.1, angles U(-pi/3,pi/3), "
-                   "sqrt(Nt Nr/(Nc Nray)); P_T=1",
+            "sqrt(Nt Nr/(Nc Nray)); P_T=1",
         ),
         Scenario(
             name="jcehb",
-            num_bs_antennas=64, num_users=4, num_rf_chains=16, num_rx_antennas=32, num_streams=4,
-            num_rx_rf_chains=4, snr_db=(0, 5, 10, 15, 20), power_reference="power", power=1.0,
-            channel=ChannelSpec("clustered", dict(num_clusters=4, rays_per_cluster=2, gain_variance=0.1,
-                                                  aod_range=_PI3, aoa_range=_PI3, normalization="paths")),
+            num_bs_antennas=64,
+            num_users=4,
+            num_rf_chains=16,
+            num_rx_antennas=32,
+            num_streams=4,
+            num_rx_rf_chains=4,
+            snr_db=(0, 5, 10, 15, 20),
+            power_reference="power",
+            power=1.0,
+            channel=ChannelSpec(
+                "clustered",
+                dict(
+                    num_clusters=4,
+                    rays_per_cluster=2,
+                    gain_variance=0.1,
+                    aod_range=_PI3,
+                    aoa_range=_PI3,
+                    normalization="paths",
+                ),
+            ),
             source="jcehb-mixed-timescale-unfolding.md s3 (eq. 45): Nc=4, Nray=2, sigma_a^2=0.1, U(-pi/3,pi/3); P=1. "
-                   "The paper's per-user power ||F_RF F_BB,k||^2 = Ns is its own convention (not used by the "
-                   "baselines)",
+            "The paper's per-user power ||F_RF F_BB,k||^2 = Ns is its own convention (not used by the "
+            "baselines)",
         ),
         Scenario(
             name="uplink-massive-mimo",
-            num_bs_antennas=64, num_users=6, snr_db=(0, 5, 10, 15, 20),
-            channel=ChannelSpec("clustered", dict(num_clusters=1, rays_per_cluster=10, gain_variance=1.0,
-                                                  aod_range=(-math.pi / 2, math.pi / 2), aod_spread=math.pi / 12,
-                                                  spread_distribution="uniform", normalization="none",
-                                                  bs_array_normalize=False)),
+            num_bs_antennas=64,
+            num_users=6,
+            snr_db=(0, 5, 10, 15, 20),
+            channel=ChannelSpec(
+                "clustered",
+                dict(
+                    num_clusters=1,
+                    rays_per_cluster=10,
+                    gain_variance=1.0,
+                    aod_range=(-math.pi / 2, math.pi / 2),
+                    aod_spread=math.pi / 12,
+                    spread_distribution="uniform",
+                    normalization="none",
+                    bs_array_normalize=False,
+                ),
+            ),
             source="uplink-model-driven-bf.md s3.3 (S2), downlink marginal only: 10 paths in +-pi/12 around a "
-                   "U(-pi/2,pi/2) mean, unnormalised ULA; CN(0,1) path gains stand in for the paper's alpha^2 "
-                   "Rayleigh-squared gains and the fixed c*Phi front-end mismatch (the UL/DL pair generator "
-                   "belongs to that system); paper's operating point P/N0 = 10 dB",
+            "U(-pi/2,pi/2) mean, unnormalised ULA; CN(0,1) path gains stand in for the paper's alpha^2 "
+            "Rayleigh-squared gains and the fixed c*Phi front-end mismatch (the UL/DL pair generator "
+            "belongs to that system); paper's operating point P/N0 = 10 dB",
         ),
         Scenario(
             name="asnet",
-            num_bs_antennas=128, num_users=1, num_rf_chains=2, num_rx_antennas=4, num_streams=2,
-            snr_db=(-10, -5, 0, 5, 10), phase_bits=1,
-            channel=ChannelSpec("clustered", dict(num_clusters=5, rays_per_cluster=1, gain_variance=1.0,
-                                                  aod_range=(-1.0, 1.0), aoa_range=(-1.0, 1.0), uniform_in="sine",
-                                                  normalization="frobenius", bs_array_normalize=False,
-                                                  ue_array_normalize=False)),
+            num_bs_antennas=128,
+            num_users=1,
+            num_rf_chains=2,
+            num_rx_antennas=4,
+            num_streams=2,
+            snr_db=(-10, -5, 0, 5, 10),
+            phase_bits=1,
+            channel=ChannelSpec(
+                "clustered",
+                dict(
+                    num_clusters=5,
+                    rays_per_cluster=1,
+                    gain_variance=1.0,
+                    aod_range=(-1.0, 1.0),
+                    aoa_range=(-1.0, 1.0),
+                    uniform_in="sine",
+                    normalization="frobenius",
+                    bs_array_normalize=False,
+                    ue_array_normalize=False,
+                ),
+            ),
             source="asnet-bfnet-antenna-selection.md s2.4-2.5 tier (c) sv_iid: L=5 paths, CN(0,1), sin(angle) "
-                   "U[-1,1] at both ends, ||H||_F^2 = NR*NT per sample; 1-bit phase shifters",
+            "U[-1,1] at both ends, ||H||_F^2 = NR*NT per sample; 1-bit phase shifters",
         ),
         Scenario(
             name="rayleigh",
-            num_bs_antennas=16, num_users=4, snr_db=(-5, 0, 5, 10, 15, 20, 25),
+            num_bs_antennas=16,
+            num_users=4,
+            snr_db=(-5, 0, 5, 10, 15, 20, 25),
             channel=ChannelSpec("rayleigh"),
             source="i.i.d. Rayleigh CN(0,1) entries, generic reference",
         ),
         Scenario(
             name="correlated-rayleigh",
-            num_bs_antennas=64, num_users=8, snr_db=(-5, 0, 5, 10, 15, 20, 25),
+            num_bs_antennas=64,
+            num_users=8,
+            snr_db=(-5, 0, 5, 10, 15, 20, 25),
             channel=ChannelSpec("correlated-rayleigh", dict(tx_correlation=0.7)),
             source="Kronecker model, exponential BS correlation rho=0.7, generic reference",
         ),

@@ -39,8 +39,9 @@ class ULA:
     def size(self) -> int:
         return self.num_elements
 
-    def response(self, azimuth: torch.Tensor, zenith: torch.Tensor | None = None,
-                 dtype=torch.complex64) -> torch.Tensor:
+    def response(
+        self, azimuth: torch.Tensor, zenith: torch.Tensor | None = None, dtype=torch.complex64
+    ) -> torch.Tensor:
         """Steering vectors ``[..., N]`` for angles ``[...]`` (radians).
 
         The ULA only sees ``sin(azimuth) * sin(zenith)``; ``zenith`` defaults to pi/2 (horizontal plane).
@@ -74,8 +75,9 @@ class UPA:
     def size(self) -> int:
         return self.num_rows * self.num_cols
 
-    def response(self, azimuth: torch.Tensor, zenith: torch.Tensor | None = None,
-                 dtype=torch.complex64) -> torch.Tensor:
+    def response(
+        self, azimuth: torch.Tensor, zenith: torch.Tensor | None = None, dtype=torch.complex64
+    ) -> torch.Tensor:
         """Steering vectors ``[..., num_rows*num_cols]``; ``zenith`` defaults to pi/2."""
         if zenith is None:
             zenith = torch.full_like(azimuth, math.pi / 2)

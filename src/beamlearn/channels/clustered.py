@@ -115,8 +115,9 @@ class ClusteredChannel(ChannelModel):
         if uniform_in == "sine":
             for name, r in (("aod_range", self.aod_range), ("aoa_range", self.aoa_range)):
                 if r[0] < -1 or r[1] > 1:
-                    raise ValueError(f"with uniform_in='sine', {name} holds sine values and must lie in [-1, 1], "
-                                     f"got {r}")
+                    raise ValueError(
+                        f"with uniform_in='sine', {name} holds sine values and must lie in [-1, 1], got {r}"
+                    )
         self.uniform_in = uniform_in
         self.normalization = check_one_of("normalization", normalization, ("none", "paths", "frobenius"))
         self.max_delay = check_nonnegative("max_delay", max_delay)

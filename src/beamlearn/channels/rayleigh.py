@@ -56,8 +56,9 @@ class CorrelatedRayleighChannel(ChannelModel):
         rx_correlation: ``[Nr, Nr]`` / ``[K, Nr, Nr]`` matrix or scalar ``rho`` (default: identity).
     """
 
-    def __init__(self, num_users: int, num_bs_antennas: int, num_rx_antennas: int = 1,
-                 tx_correlation=0.0, rx_correlation=0.0):
+    def __init__(
+        self, num_users: int, num_bs_antennas: int, num_rx_antennas: int = 1, tx_correlation=0.0, rx_correlation=0.0
+    ):
         self.num_users = check_int("num_users", num_users, 1)
         self.num_bs_antennas = check_int("num_bs_antennas", num_bs_antennas, 1)
         self.num_rx_antennas = check_int("num_rx_antennas", num_rx_antennas, 1)

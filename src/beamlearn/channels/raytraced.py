@@ -81,7 +81,7 @@ SCENE_DEFAULTS: dict[str, dict] = {
     "munich": {
         "bs_position": (8.5, 21.0, 32.0),
         "note": "6 m above a 26 m roof near the scene centre (the location of Sionna's tutorials); "
-                "scene about 1475 m x 1205 m",
+        "scene about 1475 m x 1205 m",
     },
     "etoile": {
         "bs_position": (57.0, -102.0, 26.0),
@@ -94,13 +94,12 @@ SCENE_DEFAULTS: dict[str, dict] = {
     "san_francisco": {
         "bs_position": (99.7, 16.8, 34.5),
         "note": "6 m above a 28.5 m roof near the scene centre; hilly terrain (ground 9 to 15 m around "
-                "the BS), so the user plane z = user_height lies under the terrain in places, and those "
-                "cells are excluded by outdoor_only",
+        "the BS), so the user plane z = user_height lies under the terrain in places, and those "
+        "cells are excluded by outdoor_only",
     },
     "simple_street_canyon": {
         "bs_position": (-33.0, 11.0, 35.0),
-        "note": "6 m above the 29 m building at x = -33 m (the tallest building is 51 m); "
-                "scene about 187 m x 121 m",
+        "note": "6 m above the 29 m building at x = -33 m (the tallest building is 51 m); scene about 187 m x 121 m",
     },
 }
 
@@ -115,6 +114,7 @@ _LLVM_HELP = (
 # ---------------------------------------------------------------------------------------------------
 # Importing sionna.rt
 # ---------------------------------------------------------------------------------------------------
+
 
 def _llvm_version(path: str) -> int | None:
     name = os.path.basename(path)
@@ -182,7 +182,8 @@ def import_sionna_rt():
     except ImportError as e:
         raise ImportError(
             "ray-traced channels need Sionna RT: `pip install sionna-rt==2.2.0` "
-            f"(it brings mitsuba and drjit). {_LLVM_HELP}") from e
+            f"(it brings mitsuba and drjit). {_LLVM_HELP}"
+        ) from e
     try:
         from sionna import rt
     except ImportError as e:
@@ -192,8 +193,9 @@ def import_sionna_rt():
 
     variant = mi.variant() or ""
     if variant.startswith("llvm") and not dr.has_backend(dr.JitBackend.LLVM):
-        raise ImportError(f"Mitsuba variant {variant!r} selected but the Dr.Jit LLVM backend is "
-                          f"unavailable. {_LLVM_HELP}")
+        raise ImportError(
+            f"Mitsuba variant {variant!r} selected but the Dr.Jit LLVM backend is unavailable. {_LLVM_HELP}"
+        )
     if "mono_polarized" not in variant:
         raise ImportError(f"Sionna RT needs a *_mono_polarized Mitsuba variant, but {variant!r} is set")
     _RT = rt
@@ -203,6 +205,7 @@ def import_sionna_rt():
 def _sionna_rt_version() -> str | None:
     try:
         from importlib.metadata import version
+
         return version("sionna-rt")
     except Exception:  # noqa: BLE001 - metadata only
         return None
@@ -211,6 +214,7 @@ def _sionna_rt_version() -> str | None:
 # ---------------------------------------------------------------------------------------------------
 # The channel model
 # ---------------------------------------------------------------------------------------------------
+
 
 def _point(name: str, value, n: int = 3) -> tuple[float, ...]:
     try:
@@ -297,8 +301,9 @@ class RayTracedChannel(ChannelModel):
                 if bs_position is None:
                     raise ValueError("bs_position is required for a scene given as an XML file")
             else:
-                raise ValueError(f"scene must be one of {sorted(SCENE_DEFAULTS)} or an existing Mitsuba "
-                                 f"XML file, got {scene!r}")
+                raise ValueError(
+                    f"scene must be one of {sorted(SCENE_DEFAULTS)} or an existing Mitsuba XML file, got {scene!r}"
+                )
         self.scene = scene
         self.num_users = check_int("num_users", num_users, 1)
         self.num_bs_antennas = check_int("num_bs_antennas", num_bs_antennas, 1)
@@ -307,8 +312,7 @@ class RayTracedChannel(ChannelModel):
         if bs_position is None:
             bs_position = SCENE_DEFAULTS[scene]["bs_position"]
         self.bs_position = _point("bs_position", bs_position)
-        self.bs_orientation = _point("bs_orientation", (0.0, 0.0, 0.0) if bs_orientation is None
-                                     else bs_orientation)
+        self.bs_orientation = _point("bs_orientation", (0.0, 0.0, 0.0) if bs_orientation is None else bs_orientation)
         self.pattern = check_one_of("pattern", pattern, ("iso", "tr38901"))
         self.min_gain_db = None if min_gain_db is None else check_real("min_gain_db", min_gain_db)
         self.max_gain_db = None if max_gain_db is None else check_real("max_gain_db", max_gain_db)
@@ -316,8 +320,7 @@ class RayTracedChannel(ChannelModel):
             raise ValueError(f"min_gain_db ({self.min_gain_db}) must be <= max_gain_db ({self.max_gain_db})")
         self.min_distance = None if min_distance is None else check_nonnegative("min_distance", min_distance)
         self.max_distance = None if max_distance is None else check_positive("max_distance", max_distance)
-        if (self.min_distance is not None and self.max_distance is not None
-                and self.min_distance >= self.max_distance):
+        if self.min_distance is not None and self.max_distance is not None and self.min_distance >= self.max_distance:
             raise ValueError(f"min_distance ({self.min_distance}) must be < max_distance ({self.max_distance})")
         self.user_height = check_real("user_height", user_height)
         self.outdoor_only = check_bool("outdoor_only", outdoor_only)
@@ -352,9 +355,15 @@ class RayTracedChannel(ChannelModel):
             "carrier_frequency": self.carrier_frequency,
             "bs_position": list(self.bs_position),
             "bs_orientation": list(self.bs_orientation),
-            "bs_array": {"type": "ULA", "num_elements": self.num_bs_antennas, "spacing_wavelengths": 0.5,
-                         "axis": "local y", "pattern": self.pattern, "polarization": "V",
-                         "synthetic": True},
+            "bs_array": {
+                "type": "ULA",
+                "num_elements": self.num_bs_antennas,
+                "spacing_wavelengths": 0.5,
+                "axis": "local y",
+                "pattern": self.pattern,
+                "polarization": "V",
+                "synthetic": True,
+            },
             "ue_array": {"num_elements": 1, "pattern": "iso", "polarization": "V"},
             "user_height": self.user_height,
             "min_gain_db": self.min_gain_db,
@@ -364,8 +373,13 @@ class RayTracedChannel(ChannelModel):
             "outdoor_only": self.outdoor_only,
             "max_depth": self.max_depth,
             "samples_per_src": self.samples_per_src,
-            "interactions": {"los": True, "specular_reflection": True, "refraction": self.refraction,
-                             "diffraction": self.diffraction, "diffuse_reflection": self.diffuse_reflection},
+            "interactions": {
+                "los": True,
+                "specular_reflection": True,
+                "refraction": self.refraction,
+                "diffraction": self.diffraction,
+                "diffuse_reflection": self.diffuse_reflection,
+            },
             "narrowband": "sum_p a_p exp(-j 2 pi f_c tau_p) (baseband response at f = 0, delays not normalised)",
             "normalize": "per-user ||h_k||^2 = N" if self.normalize else "none (raw path gains)",
             "radio_map": {"cell_size": self.radio_map_cell_size, "samples": self.radio_map_samples},
@@ -373,6 +387,7 @@ class RayTracedChannel(ChannelModel):
         }
         if _RT is not None:
             import mitsuba as mi
+
             d["mitsuba_variant"] = mi.variant()
         return d
 
@@ -390,8 +405,9 @@ class RayTracedChannel(ChannelModel):
         iso = rt.PlanarArray(num_rows=1, num_cols=1, pattern="iso", polarization="V")
         scene.rx_array = iso
         scene.tx_array = rt.PlanarArray(num_rows=1, num_cols=1, pattern=self.pattern, polarization="V")
-        bs = rt.Transmitter(name="bs", position=mi.Point3f(*self.bs_position),
-                            orientation=mi.Point3f(*self.bs_orientation))
+        bs = rt.Transmitter(
+            name="bs", position=mi.Point3f(*self.bs_position), orientation=mi.Point3f(*self.bs_orientation)
+        )
         scene.add(bs)
         t1 = time.perf_counter()
 
@@ -399,14 +415,22 @@ class RayTracedChannel(ChannelModel):
         bbox = scene.mi_scene.bbox()
         lo, hi = np.array(bbox.min, dtype=np.float64).ravel(), np.array(bbox.max, dtype=np.float64).ravel()
         center = mi.Point3f(float((lo[0] + hi[0]) / 2), float((lo[1] + hi[1]) / 2), self.user_height)
-        size = mi.Point2f(float(max(hi[0] - lo[0], self.radio_map_cell_size)),
-                          float(max(hi[1] - lo[1], self.radio_map_cell_size)))
+        size = mi.Point2f(
+            float(max(hi[0] - lo[0], self.radio_map_cell_size)), float(max(hi[1] - lo[1], self.radio_map_cell_size))
+        )
         rm = rt.RadioMapSolver()(
-            scene, center=center, orientation=mi.Point3f(0, 0, 0), size=size,
+            scene,
+            center=center,
+            orientation=mi.Point3f(0, 0, 0),
+            size=size,
             cell_size=mi.Point2f(self.radio_map_cell_size, self.radio_map_cell_size),
-            samples_per_tx=self.radio_map_samples, max_depth=self.max_depth,
-            refraction=self.refraction, diffraction=self.diffraction,
-            diffuse_reflection=self.diffuse_reflection, seed=0)
+            samples_per_tx=self.radio_map_samples,
+            max_depth=self.max_depth,
+            refraction=self.refraction,
+            diffraction=self.diffraction,
+            diffuse_reflection=self.diffuse_reflection,
+            seed=0,
+        )
         gain = np.asarray(rm.path_gain.numpy(), dtype=np.float64)[0].ravel()
         centres = np.asarray(rm.cell_centers.numpy(), dtype=np.float64).reshape(-1, 3)
         t2 = time.perf_counter()
@@ -433,14 +457,20 @@ class RayTracedChannel(ChannelModel):
                 f"no radio-map cell of scene {self.scene!r} satisfies the user constraints (path gain in "
                 f"[{self.min_gain_db}, {self.max_gain_db}] dB, distance in [{self.min_distance}, "
                 f"{self.max_distance}] m{', outdoors' if self.outdoor_only else ''}); relax them or move "
-                "the BS")
+                "the BS"
+            )
         self._cells = (centres, idx)
         self._solver = rt.PathSolver(deterministic=True)
         # The BS array used for the paths.
-        scene.tx_array = rt.PlanarArray(num_rows=1, num_cols=self.num_bs_antennas, vertical_spacing=0.5,
-                                        horizontal_spacing=0.5, pattern=self.pattern, polarization="V")
-        self.timings.update(load_scene_s=t1 - t0, radio_map_s=t2 - t1,
-                            num_candidate_cells=int(idx.size))
+        scene.tx_array = rt.PlanarArray(
+            num_rows=1,
+            num_cols=self.num_bs_antennas,
+            vertical_spacing=0.5,
+            horizontal_spacing=0.5,
+            pattern=self.pattern,
+            polarization="V",
+        )
+        self.timings.update(load_scene_s=t1 - t0, radio_map_s=t2 - t1, num_candidate_cells=int(idx.size))
 
     def _outdoor(self, pos: np.ndarray) -> np.ndarray:
         """True where nothing of the scene lies straight above ``pos`` ``[M, 3]``."""
@@ -479,27 +509,35 @@ class RayTracedChannel(ChannelModel):
         out = np.empty((pos.shape[0], self.num_bs_antennas), dtype=np.complex128)
         fc = self.carrier_frequency
         for start in range(0, pos.shape[0], self.rx_per_call):
-            chunk = pos[start:start + self.rx_per_call]
+            chunk = pos[start : start + self.rx_per_call]
             self._set_receivers(chunk.shape[0])
             for rx, p in zip(self._receivers, chunk, strict=True):
                 rx.position = mi.Point3f(float(p[0]), float(p[1]), float(p[2]))
             paths = self._solver(
-                self._scene, max_depth=self.max_depth, max_num_paths_per_src=self.max_num_paths_per_src,
-                samples_per_src=self.samples_per_src, synthetic_array=True, los=True,
-                specular_reflection=True, diffuse_reflection=self.diffuse_reflection,
-                refraction=self.refraction, diffraction=self.diffraction, seed=seed)
+                self._scene,
+                max_depth=self.max_depth,
+                max_num_paths_per_src=self.max_num_paths_per_src,
+                samples_per_src=self.samples_per_src,
+                synthetic_array=True,
+                los=True,
+                specular_reflection=True,
+                diffuse_reflection=self.diffuse_reflection,
+                refraction=self.refraction,
+                diffraction=self.diffraction,
+                seed=seed,
+            )
             a_re, a_im = paths.a
             a = np.asarray(a_re.numpy(), dtype=np.float64) + 1j * np.asarray(a_im.numpy(), dtype=np.float64)
             tau = np.asarray(paths.tau.numpy(), dtype=np.float64)  # [M, 1 (tx), P], -1 for no path
             m = chunk.shape[0]
             if a.shape[-1] == 0:
-                out[start:start + m] = 0
+                out[start : start + m] = 0
                 continue
             a = a.reshape(m, self.num_bs_antennas, -1)  # [rx, rx_ant=1, tx=1, N, P] -> [M, N, P]
             tau = tau.reshape(m, 1, -1)
             valid = tau >= 0
             phase = np.exp(-2j * np.pi * fc * np.where(valid, tau, 0.0))
-            out[start:start + m] = np.sum(np.where(valid, a * phase, 0.0), axis=-1)
+            out[start : start + m] = np.sum(np.where(valid, a * phase, 0.0), axis=-1)
         return out
 
     # ---------------------------------------------------------------- sampling
@@ -524,8 +562,9 @@ class RayTracedChannel(ChannelModel):
                         break
                     pos[bad] = self._draw_positions(bad.size, generator, gen_device)
                 else:
-                    raise RuntimeError("could not draw outdoor user positions; check the scene and "
-                                       "the coverage constraints")
+                    raise RuntimeError(
+                        "could not draw outdoor user positions; check the scene and the coverage constraints"
+                    )
             seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator, device=gen_device))
             h[todo] = self._trace(pos[todo], seed)
             energy = np.sum(np.abs(h[todo]) ** 2, axis=-1)
@@ -537,13 +576,15 @@ class RayTracedChannel(ChannelModel):
             if rounds > self.max_redraws:
                 raise RuntimeError(
                     f"{todo.size} users still had no propagation path after {self.max_redraws} redraws; "
-                    "raise min_gain_db, samples_per_src or max_depth")
+                    "raise min_gain_db, samples_per_src or max_depth"
+                )
             pos[todo] = self._draw_positions(todo.size, generator, gen_device)
 
         if self.normalize:
             h = h * np.sqrt(n / np.sum(np.abs(h) ** 2, axis=-1, keepdims=True))
-        self.timings.update(last_sample_s=time.perf_counter() - t0, last_num_drops=num_drops,
-                            last_num_redrawn=num_redrawn)
+        self.timings.update(
+            last_sample_s=time.perf_counter() - t0, last_num_drops=num_drops, last_num_redrawn=num_redrawn
+        )
         self.last_positions = torch.from_numpy(pos.reshape(*batch_shape, k, 3))
         out = torch.from_numpy(h.reshape(*batch_shape, k, 1, n))
         return out.to(device=device, dtype=dtype)
@@ -555,6 +596,7 @@ def make_rt_source(name: str, num_users: int, num_antennas: int, **options) -> R
     if not isinstance(name, str):
         raise TypeError(f"name must be a string like 'rt:munich', got {name!r}")
     if not name.startswith("rt:"):
-        raise ValueError(f"ray-traced source names look like 'rt:SCENE' with SCENE one of "
-                         f"{sorted(SCENE_DEFAULTS)}, got {name!r}")
+        raise ValueError(
+            f"ray-traced source names look like 'rt:SCENE' with SCENE one of {sorted(SCENE_DEFAULTS)}, got {name!r}"
+        )
     return RayTracedChannel(name[3:], num_users, num_antennas, **options)

@@ -88,9 +88,7 @@ def _sionna():
         from sionna.phy.channel.tr38901 import PanelArray, RMa, UMa, UMi
         from sionna.phy.channel.utils import set_3gpp_scenario_parameters
     except ImportError as e:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "3GPP TR 38.901 channels need Sionna 2.x (pip install sionna-no-rt)"
-        ) from e
+        raise ImportError("3GPP TR 38.901 channels need Sionna 2.x (pip install sionna-no-rt)") from e
     return {
         "config": config,
         "cir_to_ofdm_channel": cir_to_ofdm_channel,
@@ -184,8 +182,9 @@ class TR38901Channel(ChannelModel):
         precision: str = "single",
         drops_per_call: int | None = None,
     ):
-        self.scenario = check_one_of("scenario", scenario.lower() if isinstance(scenario, str) else scenario,
-                                     _SCENARIOS)
+        self.scenario = check_one_of(
+            "scenario", scenario.lower() if isinstance(scenario, str) else scenario, _SCENARIOS
+        )
         self.num_users = check_int("num_users", num_users, 1)
         self.num_bs_antennas = check_int("num_bs_antennas", num_bs_antennas, 1)
         self.num_rx_antennas = 1
@@ -209,8 +208,15 @@ class TR38901Channel(ChannelModel):
                 check_positive(name, value)
         sn = _sionna()
         params = sn["set_3gpp_scenario_parameters"](
-            self.scenario, min_bs_ut_dist, isd, bs_height, None, None, indoor_probability,
-            precision="double", device="cpu",
+            self.scenario,
+            min_bs_ut_dist,
+            isd,
+            bs_height,
+            None,
+            None,
+            indoor_probability,
+            precision="double",
+            device="cpu",
         )
         (d_min, isd_t, h_bs, h_ut_min, h_ut_max, p_in, _, _) = (float(p) for p in params)
         self.min_bs_ut_dist = d_min
@@ -228,16 +234,32 @@ class TR38901Channel(ChannelModel):
     # -- Sionna objects ------------------------------------------------------------------------------
     def _sionna_model(self, sn, device: str):
         fc = self.carrier_frequency
-        common = {"polarization": "single", "polarization_type": "V", "carrier_frequency": fc,
-                  "precision": self.precision, "device": device}
-        bs_array = sn["PanelArray"](num_rows_per_panel=1, num_cols_per_panel=self.num_bs_antennas,
-                                    antenna_pattern=self.bs_antenna_pattern,
-                                    element_horizontal_spacing=0.5, **common)
-        ut_array = sn["PanelArray"](num_rows_per_panel=1, num_cols_per_panel=1,
-                                    antenna_pattern="omni", **common)
-        kwargs = {"carrier_frequency": fc, "ut_array": ut_array, "bs_array": bs_array, "direction": "downlink",
-                  "enable_pathloss": True, "enable_shadow_fading": self.enable_shadow_fading,
-                  "precision": self.precision, "device": device, "spec_version": self.spec_version}
+        common = {
+            "polarization": "single",
+            "polarization_type": "V",
+            "carrier_frequency": fc,
+            "precision": self.precision,
+            "device": device,
+        }
+        bs_array = sn["PanelArray"](
+            num_rows_per_panel=1,
+            num_cols_per_panel=self.num_bs_antennas,
+            antenna_pattern=self.bs_antenna_pattern,
+            element_horizontal_spacing=0.5,
+            **common,
+        )
+        ut_array = sn["PanelArray"](num_rows_per_panel=1, num_cols_per_panel=1, antenna_pattern="omni", **common)
+        kwargs = {
+            "carrier_frequency": fc,
+            "ut_array": ut_array,
+            "bs_array": bs_array,
+            "direction": "downlink",
+            "enable_pathloss": True,
+            "enable_shadow_fading": self.enable_shadow_fading,
+            "precision": self.precision,
+            "device": device,
+            "spec_version": self.spec_version,
+        }
         if self.scenario != "rma":
             kwargs["o2i_model"] = self.o2i_model
         return sn[self.scenario](**kwargs)
@@ -247,9 +269,15 @@ class TR38901Channel(ChannelModel):
         # A fresh model per chunk (construction is ~ms): no topology state carries over between chunks.
         model = self._sionna_model(sn, device)
         topology = sn["gen_single_sector_topology"](
-            num_drops, self.num_users, self.scenario,
-            min_bs_ut_dist=self.min_bs_ut_dist, isd=self.isd, bs_height=self.bs_height,
-            indoor_probability=self.indoor_probability, precision=self.precision, device=device,
+            num_drops,
+            self.num_users,
+            self.scenario,
+            min_bs_ut_dist=self.min_bs_ut_dist,
+            isd=self.isd,
+            bs_height=self.bs_height,
+            indoor_probability=self.indoor_probability,
+            precision=self.precision,
+            device=device,
         )
         model.set_topology(*topology, los="random")
         a, tau = model(1, 1.0)  # [B, K, 1, 1, N, P, 1], [B, K, 1, P]; zero velocity -> t irrelevant
@@ -291,7 +319,8 @@ class TR38901Channel(ChannelModel):
             },
             "ut_array": "single omni antenna, V polarization",
             "normalize": self.normalize,
-            "normalization": "per user ||h_k||^2 = N (path loss and shadowing removed)" if self.normalize
+            "normalization": "per user ||h_k||^2 = N (path loss and shadowing removed)"
+            if self.normalize
             else "none (path loss, shadow fading and penetration losses kept)",
             "narrowband": "sum of path coefficients at baseband f = 0 (cir_to_ofdm_channel at the carrier)",
             "topology": "gen_single_sector_topology, one drop per sample, zero UT velocity",

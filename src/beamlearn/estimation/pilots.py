@@ -17,8 +17,9 @@ from .._validation import check_int, check_positive
 __all__ = ["orthogonal_pilots", "ls_estimate", "lmmse_estimate"]
 
 
-def orthogonal_pilots(num_antennas: int, length: int, power: float = 1.0, *, dtype=torch.complex64,
-                      device=None) -> torch.Tensor:
+def orthogonal_pilots(
+    num_antennas: int, length: int, power: float = 1.0, *, dtype=torch.complex64, device=None
+) -> torch.Tensor:
     """DFT pilot matrix ``X`` ``[N, T]`` with ``||X[:, t]||^2 = power``; rows orthogonal when ``T >= N``
     (``X X^H = (T power / N) I``).
 

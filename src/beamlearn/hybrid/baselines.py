@@ -40,8 +40,10 @@ class _TwoStage(BeamformingMethod):
         check_channel("h", h, check_finite=False)
         k, n = h.shape[-2:]
         if not k <= self.num_rf_chains <= n:
-            raise ValueError(f"{self.name} needs K <= num_rf_chains <= N: num_rf_chains must be in "
-                             f"[K={k}, N={n}], got {self.num_rf_chains}")
+            raise ValueError(
+                f"{self.name} needs K <= num_rf_chains <= N: num_rf_chains must be in "
+                f"[K={k}, N={n}], got {self.num_rf_chains}"
+            )
         check_power("power", power)
         check_power("noise_var", noise_var)
 
@@ -60,16 +62,22 @@ class _TwoStage(BeamformingMethod):
 
 
 class _MOFactorised(_TwoStage):
-    def __init__(self, num_rf_chains: int, outer_iterations: int = 100, inner_iterations: int = 10,
-                 seed: int | None = 0):
+    def __init__(
+        self, num_rf_chains: int, outer_iterations: int = 100, inner_iterations: int = 10, seed: int | None = 0
+    ):
         super().__init__(num_rf_chains)
         self.outer_iterations = check_int("outer_iterations", outer_iterations, 0)
         self.inner_iterations = check_int("inner_iterations", inner_iterations, 1)
         self.seed = None if seed is None else check_int("seed", seed, 0)
 
     def _factorise(self, x, h):
-        return mo_altmin(x, self.num_rf_chains, outer_iterations=self.outer_iterations,
-                         inner_iterations=self.inner_iterations, generator=make_generator(self.seed, h.device))
+        return mo_altmin(
+            x,
+            self.num_rf_chains,
+            outer_iterations=self.outer_iterations,
+            inner_iterations=self.inner_iterations,
+            generator=make_generator(self.seed, h.device),
+        )
 
 
 class SCARMM(_MOFactorised):
@@ -84,8 +92,14 @@ class SCARMM(_MOFactorised):
 
     name = "sca-rmm"
 
-    def __init__(self, num_rf_chains: int, sca_iterations: int = 20, outer_iterations: int = 100,
-                 inner_iterations: int = 10, seed: int | None = 0):
+    def __init__(
+        self,
+        num_rf_chains: int,
+        sca_iterations: int = 20,
+        outer_iterations: int = 100,
+        inner_iterations: int = 10,
+        seed: int | None = 0,
+    ):
         super().__init__(num_rf_chains, outer_iterations, inner_iterations, seed)
         self.sca_iterations = check_int("sca_iterations", sca_iterations, 0)
 
@@ -105,8 +119,14 @@ class MOAltMin(_MOFactorised):
 
     name = "mo-altmin"
 
-    def __init__(self, num_rf_chains: int, wmmse_iterations: int = 100, outer_iterations: int = 100,
-                 inner_iterations: int = 10, seed: int | None = 0):
+    def __init__(
+        self,
+        num_rf_chains: int,
+        wmmse_iterations: int = 100,
+        outer_iterations: int = 100,
+        inner_iterations: int = 10,
+        seed: int | None = 0,
+    ):
         super().__init__(num_rf_chains, outer_iterations, inner_iterations, seed)
         self.wmmse_iterations = check_int("wmmse_iterations", wmmse_iterations, 0)
 

@@ -178,8 +178,14 @@ def mo_altmin(
     return f, w
 
 
-def ula_dictionary(num_antennas: int, num_angles: int | None = None, *, spacing: float = 0.5,
-                   dtype: torch.dtype = torch.complex64, device=None) -> torch.Tensor:
+def ula_dictionary(
+    num_antennas: int,
+    num_angles: int | None = None,
+    *,
+    spacing: float = 0.5,
+    dtype: torch.dtype = torch.complex64,
+    device=None,
+) -> torch.Tensor:
     """Unit-modulus ULA responses on an oversampled grid, ``[N, L]`` (default ``L = 4N``).
 
     Column l is ``a_l[n] = exp(j 2 pi spacing n s_l)`` with ``s_l = sin(phi_l) = -1 + 2 l / L``, a grid
@@ -196,8 +202,9 @@ def ula_dictionary(num_antennas: int, num_angles: int | None = None, *, spacing:
     return torch.polar(torch.ones_like(phase), phase).to(dtype)  # phases in float64, then cast
 
 
-def omp_hybrid(x: torch.Tensor, num_rf_chains: int, dictionary: torch.Tensor | None = None, *,
-               return_indices: bool = False):
+def omp_hybrid(
+    x: torch.Tensor, num_rf_chains: int, dictionary: torch.Tensor | None = None, *, return_indices: bool = False
+):
     """Spatially sparse precoding by simultaneous OMP (El Ayach et al. 2014, Algorithm 1), batched.
 
     ``num_rf_chains`` times: pick the dictionary column most correlated with the residual

@@ -220,15 +220,27 @@ def _step_tensor(name: str, value, shape: tuple[int, ...], device) -> torch.Tens
     try:
         t = torch.broadcast_to(t, shape)
     except RuntimeError:
-        raise ValueError(f"{name} must be a number or broadcastable to {list(shape)}, "
-                         f"got shape {list(t.shape)}") from None
+        raise ValueError(
+            f"{name} must be a number or broadcastable to {list(shape)}, got shape {list(t.shape)}"
+        ) from None
     if t.numel() and not bool(torch.isfinite(t).all()):
         raise ValueError(f"{name} must be finite")
     return t
 
 
-def run_pga(h, f, w, power, noise_var, mu: torch.Tensor, lam: torch.Tensor, *, include_ln2: bool,
-            inner_projection: bool, record: bool):
+def run_pga(
+    h,
+    f,
+    w,
+    power,
+    noise_var,
+    mu: torch.Tensor,
+    lam: torch.Tensor,
+    *,
+    include_ln2: bool,
+    inner_projection: bool,
+    record: bool,
+):
     """Apply ``len(lam)`` layers with step sizes ``mu`` ``[I, J]`` and ``lam`` ``[I]`` from ``(f, w)``.
 
     Returns ``(F, W, rates)`` with ``rates`` ``[..., I+1]`` (index 0: the starting point) or ``None``.
@@ -283,8 +295,18 @@ def pga(
     mu_t = _step_tensor("mu", mu, (iterations, inner_steps), h.device)
     lam_t = _step_tensor("lam", lam, (iterations,), h.device)
     f, w = pga_init(h, power, num_rf_chains, generator)
-    f, w, hist = run_pga(h, f, w, power, noise_var, mu_t, lam_t, include_ln2=include_ln2,
-                         inner_projection=inner_projection, record=return_history)
+    f, w, hist = run_pga(
+        h,
+        f,
+        w,
+        power,
+        noise_var,
+        mu_t,
+        lam_t,
+        include_ln2=include_ln2,
+        inner_projection=inner_projection,
+        record=return_history,
+    )
     out = Beamformers(precoder=f @ w, analog=f, digital=w)
     return (out, hist) if return_history else out
 
@@ -299,9 +321,17 @@ class PGA(BeamformingMethod):
     name = "pga"
     hybrid = True
 
-    def __init__(self, iterations: int = 30, inner_steps: int = 10, mu: float = 0.01, lam: float = 1e-4,
-                 include_ln2: bool = True, inner_projection: bool = True, num_rf_chains: int | None = None,
-                 seed: int | None = None):
+    def __init__(
+        self,
+        iterations: int = 30,
+        inner_steps: int = 10,
+        mu: float = 0.01,
+        lam: float = 1e-4,
+        include_ln2: bool = True,
+        inner_projection: bool = True,
+        num_rf_chains: int | None = None,
+        seed: int | None = None,
+    ):
         super().__init__()
         self.iterations = check_int("iterations", iterations, 0)
         self.inner_steps = check_int("inner_steps", inner_steps, 1)
@@ -321,6 +351,16 @@ class PGA(BeamformingMethod):
         if self.seed is not None:
             gen = torch.Generator(device=h.device)
             gen.manual_seed(self.seed)
-        return pga(h, power, noise_var, iterations=self.iterations, inner_steps=self.inner_steps, mu=self.mu,
-                   lam=self.lam, include_ln2=self.include_ln2, inner_projection=self.inner_projection,
-                   num_rf_chains=self.num_rf_chains, generator=gen)
+        return pga(
+            h,
+            power,
+            noise_var,
+            iterations=self.iterations,
+            inner_steps=self.inner_steps,
+            mu=self.mu,
+            lam=self.lam,
+            include_ln2=self.include_ln2,
+            inner_projection=self.inner_projection,
+            num_rf_chains=self.num_rf_chains,
+            generator=gen,
+        )

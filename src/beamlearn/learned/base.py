@@ -80,8 +80,7 @@ class LearnedMethod(BeamformingMethod):
             meta.update(metadata)
         from .. import __version__
 
-        header = {"model": self.model_name, "config": self.config(), "metadata": meta,
-                  "beamlearn_version": __version__}
+        header = {"model": self.model_name, "config": self.config(), "metadata": meta, "beamlearn_version": __version__}
         write_model_file(path, header, dict(self.state_dict()))
 
     @classmethod
@@ -104,8 +103,10 @@ def load_model(path: str | os.PathLike, map_location=None) -> LearnedMethod:
     classes = model_classes()
     name = header.get("model")
     if name not in classes:
-        raise ModelFileError(f"{path} holds model {name!r}, which no installed system provides "
-                             f"(known: {', '.join(sorted(classes)) or 'none'})")
+        raise ModelFileError(
+            f"{path} holds model {name!r}, which no installed system provides "
+            f"(known: {', '.join(sorted(classes)) or 'none'})"
+        )
     cls = classes[name]
     try:
         model = cls(**header.get("config", {}))

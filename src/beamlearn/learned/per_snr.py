@@ -44,7 +44,9 @@ class PerSNRModels(BeamformingMethod):
         match = [s for s in self.snrs if abs(s - snr_db) <= self.tolerance_db]
         if not match:
             avail = ", ".join(f"{s:g}" for s in self.snrs) or "none"
-            raise ValueError(f"{self.name}: no model trained at {snr_db:g} dB; available SNRs (dB): {avail}. {self.hint}".rstrip())
+            raise ValueError(
+                f"{self.name}: no model trained at {snr_db:g} dB; available SNRs (dB): {avail}. {self.hint}".rstrip()
+            )
         key = f"{match[0]:g}".replace(".", "p").replace("-", "m")
         if key not in self.models:
             self.models[key] = self.manifest.load(self.manifest.find(self.scenario, match[0]))
@@ -57,7 +59,8 @@ class PerSNRModels(BeamformingMethod):
     def forward(self, h, power, noise_var) -> Beamformers:
         if isinstance(power, torch.Tensor) or isinstance(noise_var, torch.Tensor):
             if (isinstance(power, torch.Tensor) and power.numel() != 1) or (
-                    isinstance(noise_var, torch.Tensor) and noise_var.numel() != 1):
+                isinstance(noise_var, torch.Tensor) and noise_var.numel() != 1
+            ):
                 raise ValueError(f"{self.name}: power and noise_var must be scalars (one model per SNR)")
             power, noise_var = float(power), float(noise_var)
         snr_db = 10 * math.log10(power / noise_var)

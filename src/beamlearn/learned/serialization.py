@@ -32,9 +32,22 @@ __all__ = ["MAGIC", "FORMAT", "VERSION", "ModelFileError", "write_model_file", "
 MAGIC = b"BLMODEL1"
 FORMAT = "beamlearn-model"
 VERSION = 1
-_DTYPES = {str(d).removeprefix("torch."): d for d in (
-    torch.float16, torch.float32, torch.float64, torch.complex64, torch.complex128, torch.int8, torch.int16,
-    torch.int32, torch.int64, torch.uint8, torch.bool)}
+_DTYPES = {
+    str(d).removeprefix("torch."): d
+    for d in (
+        torch.float16,
+        torch.float32,
+        torch.float64,
+        torch.complex64,
+        torch.complex128,
+        torch.int8,
+        torch.int16,
+        torch.int32,
+        torch.int64,
+        torch.uint8,
+        torch.bool,
+    )
+}
 
 
 class ModelFileError(ValueError):
@@ -84,26 +97,28 @@ def read_model_file(path: str | os.PathLike) -> tuple[dict, dict[str, torch.Tens
         raise ModelFileError(f"model file {path} does not exist")
     raw = p.read_bytes()
     if raw[:8] != MAGIC:
-        raise ModelFileError(f"{path} is not a beamlearn model file (no {MAGIC!r} magic); it was not read further "
-                             "(pickles and torch.save files are never loaded)")
+        raise ModelFileError(
+            f"{path} is not a beamlearn model file (no {MAGIC!r} magic); it was not read further "
+            "(pickles and torch.save files are never loaded)"
+        )
     if len(raw) < 48 or hashlib.sha256(raw[40:]).digest() != raw[8:40]:
         raise ModelFileError(f"{path} is damaged: its SHA-256 checksum does not match its contents")
     (hlen,) = struct.unpack("<Q", raw[40:48])
     try:
-        header = json.loads(raw[48:48 + hlen])
+        header = json.loads(raw[48 : 48 + hlen])
     except ValueError as e:  # pragma: no cover - the checksum catches damage first
         raise ModelFileError(f"{path} has an unreadable header: {e}") from None
     if header.get("format") != FORMAT:
         raise ModelFileError(f"{path} is not a beamlearn model file (format {header.get('format')!r})")
     if int(header.get("version", 0)) > VERSION:
         raise ModelFileError(f"{path} has format version {header.get('version')}; this beamlearn reads up to {VERSION}")
-    data = memoryview(raw)[48 + hlen:]
+    data = memoryview(raw)[48 + hlen :]
     tensors = {}
     for name, spec in header.pop("tensors").items():
         dtype = _DTYPES.get(spec["dtype"])
         if dtype is None:
             raise ModelFileError(f"{path}: tensor {name!r} has unknown dtype {spec['dtype']!r}")
-        chunk = data[spec["offset"]:spec["offset"] + spec["nbytes"]]
+        chunk = data[spec["offset"] : spec["offset"] + spec["nbytes"]]
         np_dtype = torch.empty((), dtype=dtype).numpy().dtype.newbyteorder("<")
         arr = np.frombuffer(chunk, dtype=np_dtype).reshape(spec["shape"])
         tensors[name] = torch.from_numpy(arr.astype(arr.dtype.newbyteorder("="), copy=True))

@@ -25,9 +25,10 @@ import copy
 import dataclasses
 import math
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import torch
 
@@ -64,7 +65,9 @@ class TrainConfig:
     device: str = option("cpu", "Torch device, e.g. cpu or cuda.")
     train_channels: int = option(500, "Training samples (channels).")
     val_channels: int = option(200, "Validation samples (best epoch).")
-    dataset: str | None = option(None, "Train and validate on this channel dataset file (first drops train, next validate).")
+    dataset: str | None = option(
+        None, "Train and validate on this channel dataset file (first drops train, next validate)."
+    )
 
     def __post_init__(self):
         check_int("epochs", self.epochs, 0)
@@ -197,8 +200,11 @@ def _take(data, idx):
 
 
 def _mismatch(saved: dict, now: dict) -> list[str]:
-    return [f"{k}: checkpoint {saved.get(k)!r} vs config {now.get(k)!r}"
-            for k in sorted(set(saved) | set(now)) if k != "epochs" and saved.get(k) != now.get(k)]
+    return [
+        f"{k}: checkpoint {saved.get(k)!r} vs config {now.get(k)!r}"
+        for k in sorted(set(saved) | set(now))
+        if k != "epochs" and saved.get(k) != now.get(k)
+    ]
 
 
 def _stage_of(stages: list[Stage], epoch: int) -> tuple[int, int]:
@@ -211,9 +217,16 @@ def _stage_of(stages: list[Stage], epoch: int) -> tuple[int, int]:
     raise ValueError(f"epoch {epoch} is beyond the stages' {start} epochs")
 
 
-def train(task: TrainingTask, out_dir: str | Path, *, progress: bool = True, resume: bool = True,
-          log: Callable[[str], None] | None = print, num_threads: int | None = 1,
-          on_epoch_end: Callable[[int], None] | None = None) -> dict:
+def train(
+    task: TrainingTask,
+    out_dir: str | Path,
+    *,
+    progress: bool = True,
+    resume: bool = True,
+    log: Callable[[str], None] | None = print,
+    num_threads: int | None = 1,
+    on_epoch_end: Callable[[int], None] | None = None,
+) -> dict:
     """Train ``task``'s model into ``out_dir``; see the module docstring for the files.
 
     Args:
@@ -261,8 +274,9 @@ def _train(task: TrainingTask, out: Path, progress: bool, resume: bool, log, on_
     stages = task.stages()
     total_epochs = sum(s.epochs for s in stages)
     if total_epochs != config.epochs:
-        raise ValueError(f"the stages of {task.label} add up to {total_epochs} epochs, the configuration has "
-                         f"epochs={config.epochs}")
+        raise ValueError(
+            f"the stages of {task.label} add up to {total_epochs} epochs, the configuration has epochs={config.epochs}"
+        )
     shuffle = torch.Generator()
     shuffle.manual_seed(config.seed)
     cfg = json_config(config)
@@ -273,11 +287,16 @@ def _train(task: TrainingTask, out: Path, progress: bool, resume: bool, log, on_
         ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
         diffs = _mismatch(ck["config"], cfg)
         if diffs:
-            raise ValueError(f"checkpoint {ckpt_path} was written with a different configuration ("
-                             + "; ".join(diffs) + "); use another output folder or resume=False")
+            raise ValueError(
+                f"checkpoint {ckpt_path} was written with a different configuration ("
+                + "; ".join(diffs)
+                + "); use another output folder or resume=False"
+            )
         if int(ck["epoch"]) > config.epochs:
-            raise ValueError(f"checkpoint {ckpt_path} is at epoch {int(ck['epoch'])}, beyond epochs={config.epochs}; "
-                             "use another output folder or resume=False")
+            raise ValueError(
+                f"checkpoint {ckpt_path} is at epoch {int(ck['epoch'])}, beyond epochs={config.epochs}; "
+                "use another output folder or resume=False"
+            )
         model.load_state_dict(ck["model"])
         opt_state, sched_state, ck_stage = ck["optimizer"], ck["scheduler"], ck["stage"]
         shuffle.set_state(ck["shuffle_rng"])
@@ -295,8 +314,16 @@ def _train(task: TrainingTask, out: Path, progress: bool, resume: bool, log, on_
             val0 = float(task.validate(model, val_data))
         train_seconds = time.perf_counter() - t0
         lr0 = stages[0].lr if stages else config.learning_rate
-        rows = [{"epoch": 0, "stage": "untrained", f"train_{m}": train0, f"val_{m}": val0, "lr": lr0,
-                 "seconds": train_seconds}]
+        rows = [
+            {
+                "epoch": 0,
+                "stage": "untrained",
+                f"train_{m}": train0,
+                f"val_{m}": val0,
+                "lr": lr0,
+                "seconds": train_seconds,
+            }
+        ]
         best = {"epoch": 0, "val": val0, "state": copy.deepcopy(model.state_dict())}
         emit(f"epoch 0 (untrained): train {train0:.4f}  val {val0:.4f}")
 
@@ -312,13 +339,24 @@ def _train(task: TrainingTask, out: Path, progress: bool, resume: bool, log, on_
 
     def checkpoint(epoch: int) -> None:
         write_csv(log_path, rows, columns)
-        atomic_torch_save({
-            "config": cfg, "epoch": epoch, "stage": state["stage"], "model": model.state_dict(),
-            "optimizer": state["opt"].state_dict() if state["opt"] is not None else None,
-            "scheduler": state["sched"].state_dict() if state["sched"] is not None else None,
-            "shuffle_rng": shuffle.get_state(), "rng": torch.get_rng_state(), "best_epoch": best["epoch"],
-            "best_val": best["val"], "best_state": best["state"], "log": rows, "train_seconds": train_seconds,
-        }, ckpt_path)
+        atomic_torch_save(
+            {
+                "config": cfg,
+                "epoch": epoch,
+                "stage": state["stage"],
+                "model": model.state_dict(),
+                "optimizer": state["opt"].state_dict() if state["opt"] is not None else None,
+                "scheduler": state["sched"].state_dict() if state["sched"] is not None else None,
+                "shuffle_rng": shuffle.get_state(),
+                "rng": torch.get_rng_state(),
+                "best_epoch": best["epoch"],
+                "best_val": best["val"],
+                "best_state": best["state"],
+                "log": rows,
+                "train_seconds": train_seconds,
+            },
+            ckpt_path,
+        )
 
     if not resumed:
         checkpoint(0)
@@ -346,7 +384,7 @@ def _train(task: TrainingTask, out: Path, progress: bool, resume: bool, log, on_
             metric_sum = torch.zeros((), dtype=torch.float64)
             model.train()
             for b in range(nb):
-                idx = perm[b * config.batch_size:(b + 1) * config.batch_size]
+                idx = perm[b * config.batch_size : (b + 1) * config.batch_size]
                 loss, per_sample = task.loss(model, _take(train_data, idx))
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -361,15 +399,25 @@ def _train(task: TrainingTask, out: Path, progress: bool, resume: bool, log, on_
                 val = float(task.validate(model, val_data))
             secs = time.perf_counter() - t0
             train_seconds += secs
-            rows.append({"epoch": epoch, "stage": stages[index].name, f"train_{m}": train_metric, f"val_{m}": val,
-                         "lr": lr_now, "seconds": secs})
+            rows.append(
+                {
+                    "epoch": epoch,
+                    "stage": stages[index].name,
+                    f"train_{m}": train_metric,
+                    f"val_{m}": val,
+                    "lr": lr_now,
+                    "seconds": secs,
+                }
+            )
             if val > best["val"]:  # NaN never wins
                 best = {"epoch": epoch, "val": val, "state": copy.deepcopy(model.state_dict())}
             checkpoint(epoch)
             if bar is not None:
                 bar.set_postfix(train=f"{train_metric:.3f}", val=f"{val:.3f}", best=best["epoch"])
-            emit(f"epoch {epoch}/{config.epochs} [{stages[index].name}]: train {train_metric:.4f}  val {val:.4f}  "
-                 f"lr {lr_now:.3g}  {secs:.1f} s" + ("  *" if best["epoch"] == epoch else ""))
+            emit(
+                f"epoch {epoch}/{config.epochs} [{stages[index].name}]: train {train_metric:.4f}  val {val:.4f}  "
+                f"lr {lr_now:.3g}  {secs:.1f} s" + ("  *" if best["epoch"] == epoch else "")
+            )
             if on_epoch_end is not None:
                 on_epoch_end(epoch)
     finally:
@@ -381,15 +429,29 @@ def _train(task: TrainingTask, out: Path, progress: bool, resume: bool, log, on_
     model.load_state_dict(best["state"])
     model.eval()
     summary = {
-        "metric": m, "best_epoch": best["epoch"], "best_val": best["val"], "untrained_val": rows[0][f"val_{m}"],
-        "last_val": rows[-1][f"val_{m}"], "train_seconds": train_seconds, "epochs": config.epochs,
-        "lr": config.learning_rate, "config": cfg, "log": rows, "out_dir": str(out), "model_path": str(model_path),
-        "log_path": str(log_path), "checkpoint_path": str(ckpt_path),
+        "metric": m,
+        "best_epoch": best["epoch"],
+        "best_val": best["val"],
+        "untrained_val": rows[0][f"val_{m}"],
+        "last_val": rows[-1][f"val_{m}"],
+        "train_seconds": train_seconds,
+        "epochs": config.epochs,
+        "lr": config.learning_rate,
+        "config": cfg,
+        "log": rows,
+        "out_dir": str(out),
+        "model_path": str(model_path),
+        "log_path": str(log_path),
+        "checkpoint_path": str(ckpt_path),
     }
-    training = {k: summary[k] for k in ("metric", "best_epoch", "best_val", "untrained_val", "last_val",
-                                        "train_seconds", "epochs", "lr")}
-    model.save(model_path, metadata={**task.metadata(),
-                                     "training": training | {"config": cfg, "torch_version": str(torch.__version__)}})
+    training = {
+        k: summary[k]
+        for k in ("metric", "best_epoch", "best_val", "untrained_val", "last_val", "train_seconds", "epochs", "lr")
+    }
+    model.save(
+        model_path,
+        metadata={**task.metadata(), "training": training | {"config": cfg, "torch_version": str(torch.__version__)}},
+    )
     write_json(out / "summary.json", {k: v for k, v in summary.items() if k != "log"})
     return summary
 

@@ -35,8 +35,18 @@ __all__ = ["WeightsEntry", "WeightsManifest", "scenario_fingerprint", "interface
 
 MANIFEST = "manifest.json"
 _IGNORED = ("name", "snr_db", "source", "observation")
-_INTERFACE = ("num_bs_antennas", "num_users", "num_rf_chains", "num_rx_antennas", "num_streams", "num_rx_rf_chains",
-              "power_reference", "noise_var", "power", "phase_bits")
+_INTERFACE = (
+    "num_bs_antennas",
+    "num_users",
+    "num_rf_chains",
+    "num_rx_antennas",
+    "num_streams",
+    "num_rx_rf_chains",
+    "power_reference",
+    "noise_var",
+    "power",
+    "phase_bits",
+)
 
 
 def _digest(d: dict) -> str:
@@ -107,14 +117,18 @@ class WeightsManifest:
         es = self.for_scenario(scenario)
         if not es:
             trained = sorted({e.scenario for e in self.entries}) or ["none"]
-            return (f"no shipped model was trained for this scenario's sizes and power convention (models exist "
-                    f"for: {', '.join(trained)}; "
-                    f"train one with `beamlearn train {self.system}`)")
+            return (
+                f"no shipped model was trained for this scenario's sizes and power convention (models exist "
+                f"for: {', '.join(trained)}; "
+                f"train one with `beamlearn train {self.system}`)"
+            )
         have = self.snrs(scenario)
         missing = [float(s) for s in (snrs or []) if float(s) not in have]
         if missing and have:
-            return (f"no shipped model for SNR {', '.join(f'{s:g}' for s in missing)} dB "
-                    f"(shipped: {', '.join(f'{s:g}' for s in have)})")
+            return (
+                f"no shipped model for SNR {', '.join(f'{s:g}' for s in missing)} dB "
+                f"(shipped: {', '.join(f'{s:g}' for s in have)})"
+            )
         return None
 
     def find(self, scenario, snr_db: float | None = None, tolerance_db: float = 1e-6) -> WeightsEntry:
@@ -134,8 +148,10 @@ class WeightsManifest:
             raise ModelFileError(f"shipped model {path} is missing")
         digest = file_sha256(path)
         if digest != entry.sha256:
-            raise ModelFileError(f"shipped model {path} does not match its manifest checksum "
-                                 f"(sha256 {digest[:16]}..., manifest {entry.sha256[:16]}...); it was modified or damaged")
+            raise ModelFileError(
+                f"shipped model {path} does not match its manifest checksum "
+                f"(sha256 {digest[:16]}..., manifest {entry.sha256[:16]}...); it was modified or damaged"
+            )
         model = load_model(path, map_location=map_location)
         if model.model_name != entry.model:
             raise ModelFileError(f"{path} holds model {model.model_name!r}, the manifest says {entry.model!r}")
@@ -151,10 +167,17 @@ class WeightsManifest:
         self.folder.mkdir(parents=True, exist_ok=True)
         if Path(model_file).resolve() != target.resolve():
             target.write_bytes(Path(model_file).read_bytes())
-        entry = WeightsEntry(file=name, model=header["model"], snr_db=meta.get("snr_db"), scenario=scenario.name,
-                             scenario_fingerprint=scenario_fingerprint(scenario),
-                             interface_fingerprint=interface_fingerprint(scenario), sha256=file_sha256(target),
-                             config=header.get("config", {}), training=meta.get("training", {}))
+        entry = WeightsEntry(
+            file=name,
+            model=header["model"],
+            snr_db=meta.get("snr_db"),
+            scenario=scenario.name,
+            scenario_fingerprint=scenario_fingerprint(scenario),
+            interface_fingerprint=interface_fingerprint(scenario),
+            sha256=file_sha256(target),
+            config=header.get("config", {}),
+            training=meta.get("training", {}),
+        )
         self.entries = [e for e in self.entries if e.file != name] + [entry]
         self.entries.sort(key=lambda e: (e.scenario, e.snr_db if e.snr_db is not None else float("-inf"), e.file))
         write_json(self.folder / MANIFEST, {"system": self.system, "models": [asdict(e) for e in self.entries]})

@@ -37,7 +37,9 @@ MODULATIONS = {"qpsk": 4, "16qam": 16}
 def _order(modulation: str | int) -> int:
     if isinstance(modulation, str):
         if modulation.lower() not in MODULATIONS:
-            raise ValueError(f"modulation must be one of {sorted(MODULATIONS)} or a square QAM order, got {modulation!r}")
+            raise ValueError(
+                f"modulation must be one of {sorted(MODULATIONS)} or a square QAM order, got {modulation!r}"
+            )
         return MODULATIONS[modulation.lower()]
     m = check_int("modulation", modulation, 4)
     if int(math.isqrt(m)) ** 2 != m:
@@ -45,8 +47,9 @@ def _order(modulation: str | int) -> int:
     return m
 
 
-def qam_constellation(modulation: str | int = "qpsk", *, normalize: bool = True, dtype=torch.complex64,
-                      device=None) -> torch.Tensor:
+def qam_constellation(
+    modulation: str | int = "qpsk", *, normalize: bool = True, dtype=torch.complex64, device=None
+) -> torch.Tensor:
     """Square QAM points ``[M]``: ``{(2m - sqrt(M) - 1) + j (2n - sqrt(M) - 1)}``, scaled to unit energy
     when ``normalize`` (unnormalised QPSK is ``+-1 +- j``, energy 2; 16-QAM has energy 10)."""
     m = _order(modulation)
@@ -107,8 +110,9 @@ def _effective(h, x, combiner):
     return g, cn, k, ns
 
 
-def ser_qpsk_exact(h: torch.Tensor, x: torch.Tensor, noise_var, combiner: torch.Tensor | None = None,
-                   *, max_streams: int = 9) -> torch.Tensor:
+def ser_qpsk_exact(
+    h: torch.Tensor, x: torch.Tensor, noise_var, combiner: torch.Tensor | None = None, *, max_streams: int = 9
+) -> torch.Tensor:
     """Exact per-stream QPSK SER ``[..., K, Ns]`` with unit-energy symbols and coherent detection.
 
     Conditions on the desired symbol ``(1 + j)/sqrt(2)`` (QPSK symmetry) and averages
@@ -119,7 +123,9 @@ def ser_qpsk_exact(h: torch.Tensor, x: torch.Tensor, noise_var, combiner: torch.
     g, cn, k, ns = _effective(h, x, combiner)
     d = k * ns
     if d > max_streams:
-        raise ValueError(f"exact QPSK SER enumerates 4^(D-1) symbol combinations; D=K*Ns={d} exceeds max_streams={max_streams}")
+        raise ValueError(
+            f"exact QPSK SER enumerates 4^(D-1) symbol combinations; D=K*Ns={d} exceeds max_streams={max_streams}"
+        )
     flat = torch.arange(d, device=h.device).view(k, ns)
     own = torch.gather(g, -1, flat[..., None].expand(*g.shape[:-1], 1)).squeeze(-1)  # [..., K, Ns]
     rel = g / own[..., None]  # interference relative to own gain; own entry = 1
@@ -153,9 +159,16 @@ def _prepare(h, x, combiner):
     return hh, cc, g, cn, k, ns
 
 
-def ser_conditional(h: torch.Tensor, x: torch.Tensor, noise_var, modulation: str | int = "qpsk", *,
-                    combiner: torch.Tensor | None = None, num_vectors: int = 256,
-                    generator: torch.Generator | None = None) -> torch.Tensor:
+def ser_conditional(
+    h: torch.Tensor,
+    x: torch.Tensor,
+    noise_var,
+    modulation: str | int = "qpsk",
+    *,
+    combiner: torch.Tensor | None = None,
+    num_vectors: int = 256,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Per-stream SER ``[..., K, Ns]`` of square M-QAM, exact given the transmitted symbol vector and
     averaged over ``num_vectors`` random symbol vectors per channel (the MSER spec, s9 item 37).
 
@@ -200,9 +213,16 @@ def ser_conditional(h: torch.Tensor, x: torch.Tensor, noise_var, modulation: str
     return (1 - correct(sent.real, dev.real) * correct(sent.imag, dev.imag)).mean(-1)
 
 
-def ser_monte_carlo(h: torch.Tensor, x: torch.Tensor, noise_var, modulation: str | int = "qpsk",
-                    *, combiner: torch.Tensor | None = None, num_symbols: int = 10000,
-                    generator: torch.Generator | None = None) -> torch.Tensor:
+def ser_monte_carlo(
+    h: torch.Tensor,
+    x: torch.Tensor,
+    noise_var,
+    modulation: str | int = "qpsk",
+    *,
+    combiner: torch.Tensor | None = None,
+    num_symbols: int = 10000,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Monte Carlo per-stream SER ``[..., K, Ns]``: transmit ``num_symbols`` random symbol vectors per
     channel, add CN(0, sigma^2) noise at every receive antenna, combine, equalise by the effective gain
     and detect. Each estimate is a mean of ``num_symbols`` Bernoulli trials."""
@@ -219,8 +239,13 @@ def ser_monte_carlo(h: torch.Tensor, x: torch.Tensor, noise_var, modulation: str
     std = torch.sqrt(_noise(noise_var, cn) / 2)
     if std.dim():
         std = std[..., None, None, None]
-    noise = torch.complex(torch.randn((*batch, k, nr, num_symbols), generator=generator, device=h.device, dtype=rdtype),
-                          torch.randn((*batch, k, nr, num_symbols), generator=generator, device=h.device, dtype=rdtype)) * std
+    noise = (
+        torch.complex(
+            torch.randn((*batch, k, nr, num_symbols), generator=generator, device=h.device, dtype=rdtype),
+            torch.randn((*batch, k, nr, num_symbols), generator=generator, device=h.device, dtype=rdtype),
+        )
+        * std
+    )
     y = hh @ (x @ s).unsqueeze(-3) + noise  # [..., K, Nr, T]
     z = cc.mH @ y  # [..., K, Ns, T]
     flat = torch.arange(d, device=h.device).view(k, ns)

@@ -17,8 +17,8 @@ Built in:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 
@@ -51,8 +51,10 @@ class Metric:
 
     def __call__(self, h, bf, power, noise_var, generator=None) -> torch.Tensor:
         if self.needs_precoder and bf.precoder is None:
-            raise ValueError(f"metric {self.name!r} needs a precoder; this method returns none "
-                             f"(it returned {', '.join(bf.present()) or 'nothing'})")
+            raise ValueError(
+                f"metric {self.name!r} needs a precoder; this method returns none "
+                f"(it returned {', '.join(bf.present()) or 'nothing'})"
+            )
         return self.compute(h, bf, power, noise_var, generator).to(torch.float64)
 
 
@@ -71,11 +73,13 @@ def _ser(modulation, monte_carlo, n):
         if combiner is None and _is_mimo(h, bf.precoder):  # multi-antenna users: MMSE combining
             combiner = mmse_combiner(h, bf.precoder, noise_var)
         if monte_carlo:
-            per = ser_monte_carlo(h, bf.precoder, noise_var, modulation, combiner=combiner, num_symbols=n,
-                                  generator=generator)
+            per = ser_monte_carlo(
+                h, bf.precoder, noise_var, modulation, combiner=combiner, num_symbols=n, generator=generator
+            )
         else:
-            per = ser_conditional(h, bf.precoder, noise_var, modulation, combiner=combiner, num_vectors=n,
-                                  generator=generator)
+            per = ser_conditional(
+                h, bf.precoder, noise_var, modulation, combiner=combiner, num_vectors=n, generator=generator
+            )
         return per.flatten(-2).mean(-1)
 
     return compute
@@ -104,17 +108,51 @@ def get_metric(name: str | Metric) -> Metric:
 
 
 for _m in [
-    Metric("sum_rate", "sum rate [bit/s/Hz]", _sum_rate("sinr"), needs_precoder=False,
-           description="sum rate, per-stream SINR form (MMSE combiners when the method gives none)"),
-    Metric("sum_rate_logdet", "sum rate (log-det) [bit/s/Hz]", _sum_rate("logdet"), needs_precoder=False,
-           description="sum rate, log-det form (joint detection of each user's streams)"),
-    Metric("ser", "SER (QPSK)", _ser("qpsk", False, 256), log_scale=True, higher_is_better=False,
-           description="QPSK SER, exact given the symbol vector, mean over 256 random vectors per channel"),
-    Metric("ser_mc", "SER (QPSK, Monte Carlo)", _ser("qpsk", True, 2000), log_scale=True, higher_is_better=False,
-           description="QPSK SER by Monte Carlo detection, 2000 symbol vectors per channel"),
-    Metric("ser_16qam", "SER (16-QAM)", _ser("16qam", False, 256), log_scale=True, higher_is_better=False,
-           description="16-QAM SER, exact given the symbol vector, mean over 256 random vectors per channel"),
-    Metric("ser_16qam_mc", "SER (16-QAM, Monte Carlo)", _ser("16qam", True, 2000), log_scale=True,
-           higher_is_better=False, description="16-QAM SER by Monte Carlo detection, 2000 symbol vectors per channel"),
+    Metric(
+        "sum_rate",
+        "sum rate [bit/s/Hz]",
+        _sum_rate("sinr"),
+        needs_precoder=False,
+        description="sum rate, per-stream SINR form (MMSE combiners when the method gives none)",
+    ),
+    Metric(
+        "sum_rate_logdet",
+        "sum rate (log-det) [bit/s/Hz]",
+        _sum_rate("logdet"),
+        needs_precoder=False,
+        description="sum rate, log-det form (joint detection of each user's streams)",
+    ),
+    Metric(
+        "ser",
+        "SER (QPSK)",
+        _ser("qpsk", False, 256),
+        log_scale=True,
+        higher_is_better=False,
+        description="QPSK SER, exact given the symbol vector, mean over 256 random vectors per channel",
+    ),
+    Metric(
+        "ser_mc",
+        "SER (QPSK, Monte Carlo)",
+        _ser("qpsk", True, 2000),
+        log_scale=True,
+        higher_is_better=False,
+        description="QPSK SER by Monte Carlo detection, 2000 symbol vectors per channel",
+    ),
+    Metric(
+        "ser_16qam",
+        "SER (16-QAM)",
+        _ser("16qam", False, 256),
+        log_scale=True,
+        higher_is_better=False,
+        description="16-QAM SER, exact given the symbol vector, mean over 256 random vectors per channel",
+    ),
+    Metric(
+        "ser_16qam_mc",
+        "SER (16-QAM, Monte Carlo)",
+        _ser("16qam", True, 2000),
+        log_scale=True,
+        higher_is_better=False,
+        description="16-QAM SER by Monte Carlo detection, 2000 symbol vectors per channel",
+    ),
 ]:
     register_metric(_m)

@@ -79,8 +79,9 @@ def zf_precoder(h: torch.Tensor, power, *, normalization: Normalization = "total
     return _normalized_from_rows(_gram_solve_rows(h, 0.0), power, normalization)
 
 
-def rzf_precoder(h: torch.Tensor, power, noise_var=None, *, alpha=None,
-                 normalization: Normalization = "total") -> torch.Tensor:
+def rzf_precoder(
+    h: torch.Tensor, power, noise_var=None, *, alpha=None, normalization: Normalization = "total"
+) -> torch.Tensor:
     """Regularised ZF ``X ∝ H^H (H H^H + alpha I)^{-1}``.
 
     Default ``alpha = K sigma^2 / P`` (the MMSE-optimal regularisation for i.i.d. channels); give

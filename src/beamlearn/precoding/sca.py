@@ -176,8 +176,15 @@ def _barrier_newton(red: _Reduced, z0, c, s2, power, *, delta, factor, stages, s
             # sqrt(2 c_k^2 (tau/(1+q_k) + 1/q_k)) x (interference functionals of user k), (2/p) z
             w = torch.sqrt(2 * c2 * (t / (1 + q) + act / safe(q)))
             w = w[..., None].expand(*w.shape, 2 * (red.k - 1)).flatten(-2)
-            rows = torch.cat([torch.sqrt(t)[..., None] * g1, act[..., None] * g2, w[..., None] * inter_flat,
-                              (2 / p)[..., None, None] * z[..., None, :]], -2)
+            rows = torch.cat(
+                [
+                    torch.sqrt(t)[..., None] * g1,
+                    act[..., None] * g2,
+                    w[..., None] * inter_flat,
+                    (2 / p)[..., None, None] * z[..., None, :],
+                ],
+                -2,
+            )
             hess = rows.mT @ rows
             hess.diagonal(dim1=-2, dim2=-1).add_((2 / p)[..., None])
             lc, _ = torch.linalg.cholesky_ex(hess)
@@ -259,12 +266,25 @@ def _z_to_x(h64, l, z, k, p):
 def _solver_options(delta, barrier_factor, barrier_stages, newton_steps):
     delta = check_real("delta", delta, 0, 1, open_lower=True, open_upper=True)
     factor = check_real("barrier_factor", barrier_factor, 1, open_lower=True)
-    return dict(delta=delta, factor=factor, stages=check_int("barrier_stages", barrier_stages, 1),
-                steps=check_int("newton_steps", newton_steps, 1))
+    return dict(
+        delta=delta,
+        factor=factor,
+        stages=check_int("barrier_stages", barrier_stages, 1),
+        steps=check_int("newton_steps", newton_steps, 1),
+    )
 
 
-def sca_subproblem(h, x, power, noise_var, *, delta: float = 0.1, barrier_factor: float = 10.0,
-                   barrier_stages: int = 7, newton_steps: int = 5):
+def sca_subproblem(
+    h,
+    x,
+    power,
+    noise_var,
+    *,
+    delta: float = 0.1,
+    barrier_factor: float = 10.0,
+    barrier_stages: int = 7,
+    newton_steps: int = 5,
+):
     """Solve one SCA subproblem linearised at the precoder ``x`` (batched, no convex solver).
 
     Args:
@@ -291,9 +311,19 @@ def sca_subproblem(h, x, power, noise_var, *, delta: float = 0.1, barrier_factor
     return x_new.to(h.dtype), value.to(h.real.dtype)
 
 
-def sca_precoder(h: torch.Tensor, power, noise_var, *, iterations: int = 20, init: torch.Tensor | None = None,
-                 delta: float = 0.1, barrier_factor: float = 10.0, barrier_stages: int = 7, newton_steps: int = 5,
-                 return_history: bool = False):
+def sca_precoder(
+    h: torch.Tensor,
+    power,
+    noise_var,
+    *,
+    iterations: int = 20,
+    init: torch.Tensor | None = None,
+    delta: float = 0.1,
+    barrier_factor: float = 10.0,
+    barrier_stages: int = 7,
+    newton_steps: int = 5,
+    return_history: bool = False,
+):
     """Fully digital sum-rate precoder by SCA (Tran et al. 2012), batched; see the module docstring.
 
     Args:
@@ -358,6 +388,13 @@ class SCA(BeamformingMethod):
         self.newton_steps = check_int("newton_steps", newton_steps, 1)
 
     def forward(self, h, power, noise_var) -> Beamformers:
-        return Beamformers(precoder=sca_precoder(h, power, noise_var, iterations=self.iterations,
-                                                 barrier_stages=self.barrier_stages,
-                                                 newton_steps=self.newton_steps))
+        return Beamformers(
+            precoder=sca_precoder(
+                h,
+                power,
+                noise_var,
+                iterations=self.iterations,
+                barrier_stages=self.barrier_stages,
+                newton_steps=self.newton_steps,
+            )
+        )

@@ -51,8 +51,10 @@ def _init(h, power, noise_var, num_streams, kind, generator):
     if kind == "random":
         shape = (*h.shape[:-3], n, k * num_streams)
         rdtype = h.real.dtype
-        v = torch.complex(torch.randn(shape, generator=generator, dtype=rdtype, device=h.device),
-                          torch.randn(shape, generator=generator, dtype=rdtype, device=h.device))
+        v = torch.complex(
+            torch.randn(shape, generator=generator, dtype=rdtype, device=h.device),
+            torch.randn(shape, generator=generator, dtype=rdtype, device=h.device),
+        )
         return normalize_power(v, power)
     # linear precoders on the strongest Ns receive directions (all antennas when Ns == Nr): use the
     # first Ns antennas' rows, a simple, deterministic, full-rank choice for i.i.d. and clustered channels
@@ -125,9 +127,22 @@ def wmmse(
         names = list(init)
         if not names:
             raise ValueError("init must name at least one initialisation")
-        runs = [wmmse(h, power, noise_var, num_streams=num_streams, weights=weights, iterations=iterations,
-                      init=name, mu_steps=mu_steps, mu_search=mu_search, return_history=True, generator=generator)
-                for name in names]
+        runs = [
+            wmmse(
+                h,
+                power,
+                noise_var,
+                num_streams=num_streams,
+                weights=weights,
+                iterations=iterations,
+                init=name,
+                mu_steps=mu_steps,
+                mu_search=mu_search,
+                return_history=True,
+                generator=generator,
+            )
+            for name in names
+        ]
         final = torch.stack([r[1][..., -1] for r in runs])  # [R, ...]
         best = final.argmax(0)  # [...]
         pick = lambda ts: _select(ts, best)  # noqa: E731
@@ -254,8 +269,14 @@ class WMMSE(BeamformingMethod):
 
     name = "wmmse"
 
-    def __init__(self, num_streams: int | None = None, iterations: int = 100, init: str | Sequence[str] = "rzf",
-                 mu_steps: int | None = None, mu_search: str = "newton"):
+    def __init__(
+        self,
+        num_streams: int | None = None,
+        iterations: int = 100,
+        init: str | Sequence[str] = "rzf",
+        mu_steps: int | None = None,
+        mu_search: str = "newton",
+    ):
         super().__init__()
         self.num_streams = num_streams
         self.iterations = check_int("iterations", iterations, 0)
@@ -264,5 +285,13 @@ class WMMSE(BeamformingMethod):
         self.mu_search = check_one_of("mu_search", mu_search, _MU_SEARCHES)
 
     def forward(self, h, power, noise_var) -> Beamformers:
-        return wmmse(h, power, noise_var, num_streams=self.num_streams, iterations=self.iterations,
-                     init=self.init, mu_steps=self.mu_steps, mu_search=self.mu_search)
+        return wmmse(
+            h,
+            power,
+            noise_var,
+            num_streams=self.num_streams,
+            iterations=self.iterations,
+            init=self.init,
+            mu_steps=self.mu_steps,
+            mu_search=self.mu_search,
+        )

@@ -288,8 +288,9 @@ def wmmse_numpy_batch(h, power, noise_var, iterations: int = 100, init="rzf", *,
             raise ValueError(f"a batch of initial precoders must be B x N x K with B={bsz}, got {init.shape}")
     outs, infos = [], []
     for i in range(bsz):
-        r = wmmse_numpy(h[i], p[i], s2[i], iterations, init if isinstance(init, str) else init[i],
-                        return_info=return_info)
+        r = wmmse_numpy(
+            h[i], p[i], s2[i], iterations, init if isinstance(init, str) else init[i], return_info=return_info
+        )
         if return_info:
             r, info = r
             infos.append(info)

@@ -74,8 +74,9 @@ def _steps(mu, lam) -> tuple[np.ndarray, np.ndarray]:
     return mu, lam
 
 
-def conventional_pga_steps(iterations: int = 30, inner_steps: int = 10, mu: float = 0.01,
-                           lam: float = 1e-4) -> tuple[np.ndarray, np.ndarray]:
+def conventional_pga_steps(
+    iterations: int = 30, inner_steps: int = 10, mu: float = 0.01, lam: float = 1e-4
+) -> tuple[np.ndarray, np.ndarray]:
     """The fixed step sizes of conventional PGA (spec s5.1) as arrays ``mu`` ``[I, J]``, ``lam`` ``[I]``."""
     return np.full((iterations, inner_steps), float(mu)), np.full(iterations, float(lam))
 
@@ -130,8 +131,9 @@ def pga_gradients_numpy(h, f, w, noise_var, include_ln2: bool = True) -> tuple[n
     return gf, gw
 
 
-def pga_init_numpy(h, power, num_rf_chains: int | None = None,
-                   rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
+def pga_init_numpy(
+    h, power, num_rf_chains: int | None = None, rng: np.random.Generator | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Initial point (12)-(13) with the corrected phase; returns ``(F0, W0)`` with ``||F0 W0||_F^2 = P``."""
     h = _channel(h)
     power = _positive("power", power)
@@ -149,9 +151,20 @@ def pga_init_numpy(h, power, num_rf_chains: int | None = None,
     return f0, _rescale(f0, w0, power)
 
 
-def pga_numpy(h, power, noise_var, mu, lam, *, include_ln2: bool = True, inner_projection: bool = True,
-              num_rf_chains: int | None = None, rng: np.random.Generator | None = None,
-              init: tuple | None = None, return_history: bool = False):
+def pga_numpy(
+    h,
+    power,
+    noise_var,
+    mu,
+    lam,
+    *,
+    include_ln2: bool = True,
+    inner_projection: bool = True,
+    num_rf_chains: int | None = None,
+    rng: np.random.Generator | None = None,
+    init: tuple | None = None,
+    return_history: bool = False,
+):
     """Algorithm 1 (PGA) for one channel ``h`` (K x N), with step sizes ``mu`` ``[I, J]`` and ``lam`` ``[I]``.
 
     Args:
@@ -179,8 +192,9 @@ def pga_numpy(h, power, noise_var, mu, lam, *, include_ln2: bool = True, inner_p
     else:
         f, w = (np.array(x, dtype=np.complex128) for x in init)
         if f.shape[0] != h.shape[1] or w.shape != (f.shape[1], h.shape[0]):
-            raise ValueError(f"init must be (N x M, M x K) with N={h.shape[1]}, K={h.shape[0]}; "
-                             f"got {f.shape} and {w.shape}")
+            raise ValueError(
+                f"init must be (N x M, M x K) with N={h.shape[1]}, K={h.shape[0]}; got {f.shape} and {w.shape}"
+            )
     rates = [hybrid_sum_rate_numpy(h, f, w, noise_var)] if return_history else None
     for i in range(mu.shape[0]):
         for j in range(mu.shape[1]):
@@ -200,9 +214,20 @@ def pga_numpy(h, power, noise_var, mu, lam, *, include_ln2: bool = True, inner_p
     return f, w
 
 
-def pga_numpy_batch(h, power, noise_var, mu, lam, *, include_ln2: bool = True, inner_projection: bool = True,
-                    num_rf_chains: int | None = None, rng: np.random.Generator | None = None,
-                    init: tuple | None = None, return_history: bool = False):
+def pga_numpy_batch(
+    h,
+    power,
+    noise_var,
+    mu,
+    lam,
+    *,
+    include_ln2: bool = True,
+    inner_projection: bool = True,
+    num_rf_chains: int | None = None,
+    rng: np.random.Generator | None = None,
+    init: tuple | None = None,
+    return_history: bool = False,
+):
     """:func:`pga_numpy` for every channel of ``h`` (``B x K x N``), looping over channels.
 
     ``power`` and ``noise_var`` may be scalars or length-B arrays; ``init`` an optional pair of starting
@@ -221,9 +246,19 @@ def pga_numpy_batch(h, power, noise_var, mu, lam, *, include_ln2: bool = True, i
             raise ValueError(f"init must be (B x N x M, B x M x K) with B={bsz}, got {f0.shape} and {w0.shape}")
     fs, ws, hist = [], [], []
     for b in range(bsz):
-        out = pga_numpy(h[b], p[b], s2[b], mu, lam, include_ln2=include_ln2, inner_projection=inner_projection,
-                        num_rf_chains=num_rf_chains, rng=rng, init=None if init is None else (f0[b], w0[b]),
-                        return_history=return_history)
+        out = pga_numpy(
+            h[b],
+            p[b],
+            s2[b],
+            mu,
+            lam,
+            include_ln2=include_ln2,
+            inner_projection=inner_projection,
+            num_rf_chains=num_rf_chains,
+            rng=rng,
+            init=None if init is None else (f0[b], w0[b]),
+            return_history=return_history,
+        )
         fs.append(out[0])
         ws.append(out[1])
         if return_history:

@@ -40,8 +40,16 @@ SYSTEM = System(
     name="unfolded-pga",
     title="Deep-unfolded PGA for multiuser hybrid beamforming (Nguyen et al.)",
     docs="docs/unfolded-pga.md",
-    methods=(MethodInfo("unfolded-pga", "deep-unfolded PGA, 10 layers, shipped model trained at the evaluation SNR",
-                        _build, _unsupported, kind="learned", system="unfolded-pga"),),
+    methods=(
+        MethodInfo(
+            "unfolded-pga",
+            "deep-unfolded PGA, 10 layers, shipped model trained at the evaluation SNR",
+            _build,
+            _unsupported,
+            kind="learned",
+            system="unfolded-pga",
+        ),
+    ),
     train_config=UnfoldedPGAConfig,
     task=UnfoldedPGATask,
     reproduce=_reproduce,

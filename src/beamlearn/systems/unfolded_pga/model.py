@@ -56,8 +56,16 @@ class UnfoldedPGA(LearnedMethod):
     model_name = "unfolded-pga"
     hybrid = True
 
-    def __init__(self, layers: int = 10, inner_steps: int = 10, mu_init: float = 0.01, lam_init: float = 1e-4,
-                 include_ln2: bool = True, inner_projection: bool = True, num_rf_chains: int | None = None):
+    def __init__(
+        self,
+        layers: int = 10,
+        inner_steps: int = 10,
+        mu_init: float = 0.01,
+        lam_init: float = 1e-4,
+        include_ln2: bool = True,
+        inner_projection: bool = True,
+        num_rf_chains: int | None = None,
+    ):
         super().__init__()
         self.layers = check_int("layers", layers, 1)
         self.inner_steps = check_int("inner_steps", inner_steps, 1)
@@ -77,8 +85,18 @@ class UnfoldedPGA(LearnedMethod):
         check_power("power", power)
         check_power("noise_var", noise_var)
         f, w = pga_init(h, power, self.num_rf_chains)
-        return run_pga(h, f, w, power, noise_var, self.mu, self.lam, include_ln2=self.include_ln2,
-                       inner_projection=self.inner_projection, record=record)
+        return run_pga(
+            h,
+            f,
+            w,
+            power,
+            noise_var,
+            self.mu,
+            self.lam,
+            include_ln2=self.include_ln2,
+            inner_projection=self.inner_projection,
+            record=record,
+        )
 
     def forward(self, h: torch.Tensor, power, noise_var) -> Beamformers:
         """Hybrid beamformers for channels ``h`` ``[..., K, N]``: ``precoder = F @ W``, ``analog = F``,

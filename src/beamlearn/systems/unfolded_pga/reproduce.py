@@ -20,14 +20,15 @@ model per SNR into ``out_dir/models`` first (resumable, about 1-4 minutes per mo
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
 from ..._validation import check_int
 from ...experiment import run_grid
-from ...learned import PerSNRModels, WeightsManifest, train as train_task
+from ...learned import PerSNRModels, WeightsManifest
+from ...learned import train as train_task
 from ...registry import build_method
 from ...reproduction import Claim, Report, Table, check, grid_figure, write_report, write_series
 from ...scenarios import get_scenario
@@ -48,11 +49,14 @@ SPEC = {
 def _train_models(snrs, out: Path, sc, progress: bool, log) -> WeightsManifest:
     manifest = WeightsManifest(out / "models" / "weights", system="unfolded-pga")
     for s in snrs:
-        summary = train_task(UnfoldedPGATask(UnfoldedPGAConfig(snr_db=s)), out / "models" / f"snr{s:g}",
-                             progress=progress, log=None)
+        summary = train_task(
+            UnfoldedPGATask(UnfoldedPGAConfig(snr_db=s)), out / "models" / f"snr{s:g}", progress=progress, log=None
+        )
         manifest.add(summary["model_path"], sc, file=f"snr{s:g}.blm")
-        log(f"trained unfolded PGA at {s:g} dB: validation {summary['best_val']:.3f} bit/s/Hz, "
-            f"{summary['train_seconds']:.0f} s")
+        log(
+            f"trained unfolded PGA at {s:g} dB: validation {summary['best_val']:.3f} bit/s/Hz, "
+            f"{summary['train_seconds']:.0f} s"
+        )
     return manifest
 
 
@@ -104,9 +108,19 @@ def reproduce(
 
     methods = {m: (lambda m=m: build_method(m, sc)) for m in FIG2B_METHODS if m != "unfolded-pga"}
     methods = {"unfolded-pga": unfolded, **methods}
-    grid = run_grid(sc, methods, snrs, h, metric="sum_rate", cache_dir=out / "cache", batch_size=1000,
-                    description={"system": "unfolded-pga", "models": [e.sha256 for e in manifest.for_scenario(sc)]},
-                    subsets={"sca-rmm": n_sca}, progress=progress, desc="reproduce unfolded-pga")
+    grid = run_grid(
+        sc,
+        methods,
+        snrs,
+        h,
+        metric="sum_rate",
+        cache_dir=out / "cache",
+        batch_size=1000,
+        description={"system": "unfolded-pga", "models": [e.sha256 for e in manifest.for_scenario(sc)]},
+        subsets={"sca-rmm": n_sca},
+        progress=progress,
+        desc="reproduce unfolded-pga",
+    )
     grid_figure(out, "fig2b", grid, FIG2B_METHODS, snrs, title=f"Fig. 2(b): N=32, K=M=4, {n} channels")
 
     # -- Fig. 2(a): convergence at fig2a_snr_db ------------------------------------------------------
@@ -120,9 +134,21 @@ def reproduce(
     pga_curve = hist.mean(0).tolist()
     unf_curve = layer_rates.mean(0).tolist()
     sca_line, zf_line = grid.mean("sca-rmm", s_a), grid.mean("zf", s_a)
-    write_series(out, "fig2a", [{"iteration": i, "pga": pga_curve[i], "unfolded_pga": unf_curve[i] if i < len(unf_curve) else "",
-                                 "sca_rmm": sca_line, "zf": zf_line} for i in range(len(pga_curve))],
-                 ["iteration", "pga", "unfolded_pga", "sca_rmm", "zf"])
+    write_series(
+        out,
+        "fig2a",
+        [
+            {
+                "iteration": i,
+                "pga": pga_curve[i],
+                "unfolded_pga": unf_curve[i] if i < len(unf_curve) else "",
+                "sca_rmm": sca_line,
+                "zf": zf_line,
+            }
+            for i in range(len(pga_curve))
+        ],
+        ["iteration", "pga", "unfolded_pga", "sca_rmm", "zf"],
+    )
     _plot_fig2a(pga_curve, unf_curve, sca_line, zf_line, s_a, n, out / "fig2a.png")
 
     # -- claims -----------------------------------------------------------------------------------
@@ -135,29 +161,59 @@ def reproduce(
     unf, zf = mean[("unfolded-pga", s_a)], mean[("zf", s_a)]
     claims = [
         check(f"unfolded PGA, I=10, at {s_a:g} dB >= 16.40 bit/s/Hz (spec s7.8a)", "16.45-16.53", unf, at_least=16.40),
-        check(f"unfolded beats conventional PGA (30 it.) by >= 0.2 at {s_a:g} dB, paired (s7.8b)", "+0.31..+0.37",
-              gain, at_least=0.2, measured=f"{gain:+.3f} (SEM {sem:.3f})"),
+        check(
+            f"unfolded beats conventional PGA (30 it.) by >= 0.2 at {s_a:g} dB, paired (s7.8b)",
+            "+0.31..+0.37",
+            gain,
+            at_least=0.2,
+            measured=f"{gain:+.3f} (SEM {sem:.3f})",
+        ),
         check(f"unfolded >= 0.94 x fully digital ZF at {s_a:g} dB (s7.8c)", "0.95-0.97", unf / zf, at_least=0.94),
-        Claim("about 3 layers reach conventional PGA after 30 iterations (claim i)", "layer 2",
-              f"layer {first} ({unf_curve[first] if first is not None else float('nan'):.3f} vs {pga30:.3f})",
-              first is not None and first <= 3, None if first is None else float(first)),
-        check("conventional PGA far from converged at 30 iterations (s7.7)", "+0.33 from 30 to 300 it.",
-              pga_curve[-1] - pga30, at_least=0.05 + 1e-12, measured=f"+{pga_curve[-1] - pga30:.3f} from 30 to {iters} it."),
-        Claim(f"both PGA variants converge above SCA-RMM at {s_a:g} dB (claim ii)", "PGA 16.16, SCA-RMM 15.79",
-              f"PGA-30 {mean[('pga', s_a)]:.3f}, unfolded {unf:.3f}, SCA-RMM {mean[('sca-rmm', s_a)]:.3f}",
-              min(mean[("pga", s_a)], unf) > mean[("sca-rmm", s_a)]),
+        Claim(
+            "about 3 layers reach conventional PGA after 30 iterations (claim i)",
+            "layer 2",
+            f"layer {first} ({unf_curve[first] if first is not None else float('nan'):.3f} vs {pga30:.3f})",
+            first is not None and first <= 3,
+            None if first is None else float(first),
+        ),
+        check(
+            "conventional PGA far from converged at 30 iterations (s7.7)",
+            "+0.33 from 30 to 300 it.",
+            pga_curve[-1] - pga30,
+            at_least=0.05 + 1e-12,
+            measured=f"+{pga_curve[-1] - pga30:.3f} from 30 to {iters} it.",
+        ),
+        Claim(
+            f"both PGA variants converge above SCA-RMM at {s_a:g} dB (claim ii)",
+            "PGA 16.16, SCA-RMM 15.79",
+            f"PGA-30 {mean[('pga', s_a)]:.3f}, unfolded {unf:.3f}, SCA-RMM {mean[('sca-rmm', s_a)]:.3f}",
+            min(mean[("pga", s_a)], unf) > mean[("sca-rmm", s_a)],
+        ),
     ]
     for s in sorted(snrs):
         u, r = mean[("unfolded-pga", s)], mean[("sca-rmm", s)]
         note = "" if s >= 10 else " (the paper claims the gain mainly at moderate and high SNR)"
-        claims.append(Claim(f"unfolded beats SCA-RMM at {s:g} dB (claim iii){note}",
-                            f"{SPEC['unfolded-pga'].get(int(s), '-')} vs {SPEC['sca-rmm'].get(int(s), '-')}",
-                            f"{u:.3f} vs {r:.3f}", u > r, u - r))
+        claims.append(
+            Claim(
+                f"unfolded beats SCA-RMM at {s:g} dB (claim iii){note}",
+                f"{SPEC['unfolded-pga'].get(int(s), '-')} vs {SPEC['sca-rmm'].get(int(s), '-')}",
+                f"{u:.3f} vs {r:.3f}",
+                u > r,
+                u - r,
+            )
+        )
     if train_seconds:
         worst = max(train_seconds.values())
         where = "in this run" if train else "recorded in the shipped models"
-        claims.append(check("training one model takes < 5 min on 2 CPU cores (issue)", "120-170 s (1 core)", worst,
-                            at_most=300 - 1e-9, measured=f"at most {worst:.0f} s ({where})"))
+        claims.append(
+            check(
+                "training one model takes < 5 min on 2 CPU cores (issue)",
+                "120-170 s (1 core)",
+                worst,
+                at_most=300 - 1e-9,
+                measured=f"at most {worst:.0f} s ({where})",
+            )
+        )
 
     its = (0, 1, 2, 3, 5, 10, 20, 30)
     fig2b_rows = []
@@ -169,25 +225,49 @@ def reproduce(
         fig2b_rows.append([f"{s:g}", *cells])
     report = Report(
         title="Unfolded PGA (Nguyen et al.): reproduction report",
-        intro=[f"Test set: {n} channels of the `unfolded-pga` scenario (N=32, K=M=4, 10 paths), seed {seed},",
-               f"complex128; SCA-RMM on the first {n_sca} of them. sigma^2 = 1, P = 10^(SNR/10).",
-               f"Unfolded models: {'trained in this run' if train else 'shipped with beamlearn (seed 0, separate training channels)'}.",
-               "The paper's text gives no numbers for its figures; the reference numbers are the spec's own",
-               "measurements (`unfolded-pga-hbf.md` s6), which the claims are checked against."],
+        intro=[
+            f"Test set: {n} channels of the `unfolded-pga` scenario (N=32, K=M=4, 10 paths), seed {seed},",
+            f"complex128; SCA-RMM on the first {n_sca} of them. sigma^2 = 1, P = 10^(SNR/10).",
+            "Unfolded models: "
+            + ("trained in this run" if train else "shipped with beamlearn (seed 0, separate training channels)")
+            + ".",
+            "The paper's text gives no numbers for its figures; the reference numbers are the spec's own",
+            "measurements (`unfolded-pga-hbf.md` s6), which the claims are checked against.",
+        ],
         claims=claims,
-        tables=[Table("Fig. 2(b): mean sum rate [bit/s/Hz] against SNR", ["SNR (dB)", *FIG2B_METHODS], fig2b_rows,
-                      "In parentheses: the spec's measurement (s6.1) where it has one."),
-                Table(f"Fig. 2(a): convergence at {s_a:g} dB", ["iteration / layer", *map(str, its)],
-                      [["conventional PGA", *(f"{pga_curve[i]:.2f}" for i in its)],
-                       ["unfolded PGA", *(f"{unf_curve[i]:.2f}" if i < len(unf_curve) else "-" for i in its)]],
-                      "Spec s6.2: conventional 15.31 / 15.46 / 15.58 / 15.68 / 15.82 / 16.00 / 16.12 / 16.16;\n"
-                      "unfolded (sum-over-layers loss) 15.31, 16.13, 16.18, 16.25, ..., 16.51 at layer 10.")],
-        results={"channels": n, "sca_channels": n_sca, "seed": seed, "snr_db": sorted(snrs),
-                 "mean": {f"{m}@{s:g}": v for (m, s), v in mean.items()}, "fig2a_snr_db": s_a,
-                 "pga_curve": pga_curve, "unfolded_curve": unf_curve, "first_layer_at_pga30": first,
-                 "paired_gain": {f"{s:g}": float(d.mean()) for s, d in paired.items()},
-                 "paired_gain_sem": {f"{s:g}": float(d.std() / math.sqrt(d.numel())) for s, d in paired.items()},
-                 "train_seconds": {f"{s:g}": v for s, v in train_seconds.items()}, "trained_here": train},
+        tables=[
+            Table(
+                "Fig. 2(b): mean sum rate [bit/s/Hz] against SNR",
+                ["SNR (dB)", *FIG2B_METHODS],
+                fig2b_rows,
+                "In parentheses: the spec's measurement (s6.1) where it has one.",
+            ),
+            Table(
+                f"Fig. 2(a): convergence at {s_a:g} dB",
+                ["iteration / layer", *map(str, its)],
+                [
+                    ["conventional PGA", *(f"{pga_curve[i]:.2f}" for i in its)],
+                    ["unfolded PGA", *(f"{unf_curve[i]:.2f}" if i < len(unf_curve) else "-" for i in its)],
+                ],
+                "Spec s6.2: conventional 15.31 / 15.46 / 15.58 / 15.68 / 15.82 / 16.00 / 16.12 / 16.16;\n"
+                "unfolded (sum-over-layers loss) 15.31, 16.13, 16.18, 16.25, ..., 16.51 at layer 10.",
+            ),
+        ],
+        results={
+            "channels": n,
+            "sca_channels": n_sca,
+            "seed": seed,
+            "snr_db": sorted(snrs),
+            "mean": {f"{m}@{s:g}": v for (m, s), v in mean.items()},
+            "fig2a_snr_db": s_a,
+            "pga_curve": pga_curve,
+            "unfolded_curve": unf_curve,
+            "first_layer_at_pga30": first,
+            "paired_gain": {f"{s:g}": float(d.mean()) for s, d in paired.items()},
+            "paired_gain_sem": {f"{s:g}": float(d.std() / math.sqrt(d.numel())) for s, d in paired.items()},
+            "train_seconds": {f"{s:g}": v for s, v in train_seconds.items()},
+            "trained_here": train,
+        },
         quick=quick,
         reference_header="reference (spec)",
     )

@@ -68,8 +68,9 @@ class UnfoldedPGAConfig(TrainConfig):
         check_one_of("scenario", self.scenario, tuple(PRESETS))
         sc = PRESETS[self.scenario]
         if sc.num_rx_antennas != 1:
-            raise ValueError(f"scenario must have single-antenna users; {self.scenario!r} has "
-                             f"num_rx_antennas={sc.num_rx_antennas}")
+            raise ValueError(
+                f"scenario must have single-antenna users; {self.scenario!r} has num_rx_antennas={sc.num_rx_antennas}"
+            )
         if self.num_rf_chains is not None:
             check_int("num_rf_chains", self.num_rf_chains, sc.num_users, sc.num_bs_antennas)
 
@@ -90,7 +91,7 @@ def evaluate_layers(model: UnfoldedPGA, h: torch.Tensor, power, noise_var, batch
     """Mean sum rate after every layer over the channels ``h`` ``[B, K, N]``, ``[I + 1]`` (float64)."""
     total = None
     for start in range(0, h.shape[0], batch_size):
-        r = model.forward_layers(h[start:start + batch_size], power, noise_var).double().sum(0)
+        r = model.forward_layers(h[start : start + batch_size], power, noise_var).double().sum(0)
         total = r if total is None else total + r
     return total / h.shape[0]
 
@@ -113,8 +114,13 @@ class UnfoldedPGATask(TrainingTask):
 
     def build_model(self) -> UnfoldedPGA:
         c = self.config
-        return UnfoldedPGA(layers=c.layers, inner_steps=c.inner_steps, include_ln2=c.include_ln2,
-                           inner_projection=c.inner_projection, num_rf_chains=c.num_rf_chains)
+        return UnfoldedPGA(
+            layers=c.layers,
+            inner_steps=c.inner_steps,
+            include_ln2=c.include_ln2,
+            inner_projection=c.inner_projection,
+            num_rf_chains=c.num_rf_chains,
+        )
 
     def data(self):
         c, sc = self.config, self.scenario
@@ -125,10 +131,12 @@ class UnfoldedPGATask(TrainingTask):
             h_all, _ = load_channels(c.dataset, num_users=sc.num_users, num_antennas=sc.num_bs_antennas)
             need = c.train_channels + c.val_channels
             if h_all.dim() != 3 or h_all.shape[0] < need:
-                raise ValueError(f"dataset {c.dataset} has {h_all.shape[0]} drops of shape {tuple(h_all.shape[1:])}; "
-                                 f"training needs {need} single-antenna-user drops (train_channels + val_channels)")
+                raise ValueError(
+                    f"dataset {c.dataset} has {h_all.shape[0]} drops of shape {tuple(h_all.shape[1:])}; "
+                    f"training needs {need} single-antenna-user drops (train_channels + val_channels)"
+                )
             h_all = h_all.to(torch.complex128)
-            h_train, h_val = h_all[:c.train_channels].to(dtype), h_all[c.train_channels:need]
+            h_train, h_val = h_all[: c.train_channels].to(dtype), h_all[c.train_channels : need]
         else:
             cm = sc.channel_model()
             h_train = cm(c.train_channels, seed=c.train_seed, dtype=torch.complex128).to(dtype)
@@ -145,6 +153,12 @@ class UnfoldedPGATask(TrainingTask):
 
     def metadata(self) -> dict:
         c, sc = self.config, self.scenario
-        return {"snr_db": c.snr_db, "scenario": c.scenario, "num_bs_antennas": sc.num_bs_antennas,
-                "num_users": sc.num_users, "num_rf_chains": c.num_rf_chains or sc.num_users,
-                "noise_var": self.noise_var, "power": self.power}
+        return {
+            "snr_db": c.snr_db,
+            "scenario": c.scenario,
+            "num_bs_antennas": sc.num_bs_antennas,
+            "num_users": sc.num_users,
+            "num_rf_chains": c.num_rf_chains or sc.num_users,
+            "noise_var": self.noise_var,
+            "power": self.power,
+        }
