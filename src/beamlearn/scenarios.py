@@ -237,6 +237,12 @@ class Scenario:
 
 
 _PI3 = (-math.pi / 3, math.pi / 3)
+# the clustered channel shared by the MSER and JCEHB papers: Nc=4 clusters of 2 rays, sigma_a^2=0.1,
+# angles U(-pi/3, pi/3) at both ends, normalised by sqrt(Nt Nr / (Nc Nray))
+_HYBRID_MIMO_CHANNEL = ChannelSpec(
+    "clustered",
+    dict(num_clusters=4, rays_per_cluster=2, gain_variance=0.1, aod_range=_PI3, aoa_range=_PI3, normalization="paths"),
+)
 
 PRESETS: dict[str, Scenario] = {
     s.name: s
@@ -271,17 +277,7 @@ PRESETS: dict[str, Scenario] = {
             snr_db=(0, 5, 10, 15, 20, 25),
             power_reference="power",
             power=1.0,
-            channel=ChannelSpec(
-                "clustered",
-                dict(
-                    num_clusters=4,
-                    rays_per_cluster=2,
-                    gain_variance=0.1,
-                    aod_range=_PI3,
-                    aoa_range=_PI3,
-                    normalization="paths",
-                ),
-            ),
+            channel=_HYBRID_MIMO_CHANNEL,
             source="mser-unfolding-hbf.md s3: Nc=4, Nray=2, sigma_a^2=0.1, angles U(-pi/3,pi/3), "
             "sqrt(Nt Nr/(Nc Nray)); P_T=1",
         ),
@@ -296,17 +292,7 @@ PRESETS: dict[str, Scenario] = {
             snr_db=(0, 5, 10, 15, 20),
             power_reference="power",
             power=1.0,
-            channel=ChannelSpec(
-                "clustered",
-                dict(
-                    num_clusters=4,
-                    rays_per_cluster=2,
-                    gain_variance=0.1,
-                    aod_range=_PI3,
-                    aoa_range=_PI3,
-                    normalization="paths",
-                ),
-            ),
+            channel=_HYBRID_MIMO_CHANNEL,
             source="jcehb-mixed-timescale-unfolding.md s3 (eq. 45): Nc=4, Nray=2, sigma_a^2=0.1, U(-pi/3,pi/3); P=1. "
             "The paper's per-user power ||F_RF F_BB,k||^2 = Ns is its own convention (not used by the "
             "baselines)",

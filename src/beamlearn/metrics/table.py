@@ -122,37 +122,22 @@ for _m in [
         needs_precoder=False,
         description="sum rate, log-det form (joint detection of each user's streams)",
     ),
-    Metric(
-        "ser",
-        "SER (QPSK)",
-        _ser("qpsk", False, 256),
-        log_scale=True,
-        higher_is_better=False,
-        description="QPSK SER, exact given the symbol vector, mean over 256 random vectors per channel",
-    ),
-    Metric(
-        "ser_mc",
-        "SER (QPSK, Monte Carlo)",
-        _ser("qpsk", True, 2000),
-        log_scale=True,
-        higher_is_better=False,
-        description="QPSK SER by Monte Carlo detection, 2000 symbol vectors per channel",
-    ),
-    Metric(
-        "ser_16qam",
-        "SER (16-QAM)",
-        _ser("16qam", False, 256),
-        log_scale=True,
-        higher_is_better=False,
-        description="16-QAM SER, exact given the symbol vector, mean over 256 random vectors per channel",
-    ),
-    Metric(
-        "ser_16qam_mc",
-        "SER (16-QAM, Monte Carlo)",
-        _ser("16qam", True, 2000),
-        log_scale=True,
-        higher_is_better=False,
-        description="16-QAM SER by Monte Carlo detection, 2000 symbol vectors per channel",
+    *(
+        Metric(
+            f"ser{suffix}{'_mc' if mc else ''}",
+            f"SER ({label}{', Monte Carlo' if mc else ''})",
+            _ser(modulation, mc, 2000 if mc else 256),
+            log_scale=True,
+            higher_is_better=False,
+            description=f"{label} SER "
+            + (
+                "by Monte Carlo detection, 2000 symbol vectors per channel"
+                if mc
+                else "exact given the symbol vector, mean over 256 random vectors per channel"
+            ),
+        )
+        for modulation, suffix, label in (("qpsk", "", "QPSK"), ("16qam", "_16qam", "16-QAM"))
+        for mc in (False, True)
     ),
 ]:
     register_metric(_m)
