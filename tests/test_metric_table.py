@@ -373,3 +373,13 @@ def test_cli_evaluate_ser_writes_csv_and_log_plot(tmp_path, monkeypatch):
     png = out / "ser_vs_snr.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert scales == {str(png): ["log"]}
+
+
+def test_selection_is_enforced_by_the_metrics():
+    h = torch.randn(3, 2, 6, dtype=torch.complex128)
+    sel = torch.tensor([1, 1, 1, 0, 0, 1], dtype=torch.float64).expand(3, 6)
+    x = torch.randn(3, 6, 2, dtype=torch.complex128) * sel[..., None]
+    assert get_metric("sum_rate")(h, Beamformers(precoder=x, selection=sel), 1.0, 0.1).shape == (3,)
+    x[1, 3, 0] = 0.5  # an unselected antenna radiates
+    with pytest.raises(ValueError, match="selection switches off"):
+        get_metric("sum_rate")(h, Beamformers(precoder=x, selection=sel), 1.0, 0.1)

@@ -159,12 +159,27 @@ def test_lmmse_mse_below_ls_and_equal_to_theory():
         (dict(kind="pilots", pilot_length=-3), "pilot_length"),
         (dict(kind="pilots", pilot_length=8, pilot_power=0.0), "pilot_power"),
         (dict(kind="uplink", uplink_error_var=-0.1), "uplink_error_var"),
-        (dict(kind="uplink", mapping="fdd-magic"), "mapping"),
+        (dict(kind="uplink", mapping=""), "mapping"),
     ],
 )
 def test_observation_spec_validation_names_parameter(kwargs, name):
     with pytest.raises(ValueError, match=name):
         ObservationSpec(**kwargs)
+
+
+def test_uplink_mapping_is_checked_when_observing_and_can_be_registered_later():
+    from beamlearn.observation import UPLINK_MAPPINGS, register_uplink_mapping
+
+    spec = ObservationSpec(kind="uplink", mapping="test-conj")  # allowed: a system may register it later
+    h = torch.randn(3, 2, 4, dtype=torch.complex128)
+    with pytest.raises(ValueError, match="mapping must be one of"):
+        spec.observe(h, 1.0, 1.0)
+    register_uplink_mapping("test-conj", lambda h, g: h.conj().transpose(-1, -2), lambda u: u.transpose(-1, -2).conj())
+    try:
+        o = spec.observe(h, 1.0, 1.0)
+        assert torch.equal(o.uplink, h.conj().transpose(-1, -2)) and torch.equal(o.channel, h)
+    finally:
+        UPLINK_MAPPINGS.pop("test-conj")
 
 
 def test_observation_spec_wrong_types_name_parameter():
@@ -283,3 +298,25 @@ def test_evaluate_with_pilot_estimates_loses_rate_and_gap_shrinks_with_pilot_pow
         assert gaps[0] > gaps[1] > gaps[2] > 0, (snr, gaps)
     # at 0 dB with pilot power P the estimation error (variance s2 N / (T p) = 1) costs a large share
     assert est[None][0.0] < 0.8 * perfect[0.0]
+
+
+def test_sounder_gives_noisy_measurements_within_the_pilot_budget():
+    spec = ObservationSpec("pilots", pilot_length=6, estimator="lmmse")
+    h = torch.randn(2, 3, 4, 8, dtype=torch.complex128)  # MIMO users: K=3, Nr=4, N=8
+    o = spec.observe(h, 1.0, 1e-30, torch.Generator().manual_seed(0))
+    x = torch.randn(8, 4, dtype=torch.complex128)
+    c = torch.randn(2, 3, 4, 2, dtype=torch.complex128)
+    y = o.sound(x, c)  # essentially noise-free: C^H H X
+    assert torch.allclose(y, c.mH @ (h @ x), atol=1e-12)
+    assert o.sound(x[:, :2]).shape == (2, 3, 4, 2) and o.sound.used == 6
+    with pytest.raises(ValueError, match="pilot budget exceeded"):
+        o.sound(x[:, :1])
+
+
+def test_scenario_refuses_ls_with_too_few_pilots():
+    from beamlearn.scenarios import get_scenario
+
+    sc = get_scenario("rayleigh")  # N = 16
+    with pytest.raises(ValueError, match="pilot_length >= N=16"):
+        sc.replace(observation=ObservationSpec("pilots", pilot_length=8, estimator="ls"))
+    sc.replace(observation=ObservationSpec("pilots", pilot_length=8, estimator="lmmse"))

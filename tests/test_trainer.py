@@ -166,3 +166,77 @@ def test_stages_must_cover_the_epochs_and_config_is_validated(tmp_path):
         Stage("s", 1, 0.1, optimizer="lbfgs")
     with pytest.raises(TypeError, match="TrainingTask"):
         train(object(), tmp_path)
+
+
+def test_random_initialisation_is_seeded(tmp_path):
+    class RandomInit(QuadTask):
+        def build_model(self):
+            m = Quadratic()
+            with torch.no_grad():
+                m.a.normal_()  # the global RNG
+            return m
+
+    torch.rand(7)  # whatever the process did before
+    a = train(RandomInit(QuadConfig(seed=1, epochs=3, two_stages=False)), tmp_path / "a", progress=False, log=None)
+    torch.rand(3)
+    b = train(RandomInit(QuadConfig(seed=1, epochs=3, two_stages=False)), tmp_path / "b", progress=False, log=None)
+    assert a["log"][0]["val_score"] == b["log"][0]["val_score"]
+    assert torch.equal(load_model(tmp_path / "a" / "model.blm").a, load_model(tmp_path / "b" / "model.blm").a)
+
+
+def test_resume_refuses_changed_stages_but_allows_a_longer_last_stage(tmp_path):
+    class Half(QuadTask):  # stages of epochs // 2 and the rest: extending epochs would move the boundary
+        def stages(self):
+            e = self.config.epochs
+            return [
+                Stage("a-only", e // 2, 0.1, parameters=lambda m: [m.a]),
+                Stage("b-only", e - e // 2, 0.05, parameters=lambda m: [m.b]),
+            ]
+
+    class Killed(Exception):
+        pass
+
+    def kill(epoch):
+        if epoch == 3:
+            raise Killed
+
+    with pytest.raises(Killed):
+        train(Half(QuadConfig(epochs=4)), tmp_path, progress=False, log=None, on_epoch_end=kill)
+    with pytest.raises(ValueError, match="other training stages"):
+        train(Half(QuadConfig(epochs=8)), tmp_path, progress=False, log=None)
+    # QuadTask's default layout keeps stage 1 at 2 epochs and grows the last stage: allowed
+    with pytest.raises(Killed):
+        train(QuadTask(QuadConfig(epochs=4)), tmp_path / "q", progress=False, log=None, on_epoch_end=kill)
+    more = train(QuadTask(QuadConfig(epochs=6)), tmp_path / "q", progress=False, log=None)
+    assert [r["stage"] for r in more["log"]][1:] == ["a-only"] * 2 + ["b-only"] * 4
+
+
+def test_task_sees_its_stage_and_saves_its_own_state(tmp_path):
+    seen = []
+
+    class Staged(QuadTask):
+        def __init__(self, config):
+            super().__init__(config)
+            self.calls = 0
+
+        def loss(self, model, x):
+            seen.append(self.stage.options.get("phase"))
+            self.calls += 1
+            return super().loss(model, x)
+
+        def stages(self):
+            return [Stage("one", 1, 0.1, options={"phase": 1}), Stage("two", 1, 0.1, options={"phase": 2})]
+
+        def state_dict(self):
+            return {"calls": self.calls}
+
+        def load_state_dict(self, state):
+            self.calls = state.get("calls", 0)
+
+    task = Staged(QuadConfig(epochs=2))
+    train(task, tmp_path, progress=False, log=None)
+    assert seen == [1] * 5 + [2] * 5  # 40 samples in batches of 8
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["task"] == {"calls": 10}
+    again = Staged(QuadConfig(epochs=2))
+    train(again, tmp_path, progress=False, log=None)  # finished: nothing to do, state restored
+    assert again.calls == 10

@@ -9,12 +9,13 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-__all__ = ["build_app", "app", "main"]
+__all__ = ["build_app", "main", "RESERVED_TRAIN_OPTIONS"]
 
 
 def _floats(text: str, name: str) -> list[float]:
@@ -81,7 +82,12 @@ def evaluate(
         models = {}
         for path in model:
             m = load_model(path)
-            models[f"{m.name}[{path.parent.name or path.stem}]"] = m
+            label = f"{m.name}[{path.parent.name or path.stem}]"
+            if label in models:  # two files in folders of the same name: label by the whole path
+                label = f"{m.name}[{path}]"
+            if label in models:
+                raise ValueError(f"--model {path} is given twice")
+            models[label] = m
         source = str(dataset) if dataset is not None else channel
         rows = ev.evaluate(
             sc,
@@ -208,13 +214,46 @@ def systems():
         typer.echo(f"  docs: {s.docs or '-'}")
 
 
-def _annotation(tp):
-    """typer-friendly annotation (``X | None`` -> ``Optional[X]``)."""
+RESERVED_TRAIN_OPTIONS = ("out", "resume", "progress")
+
+
+def _option_for(field: dataclasses.Field, tp) -> tuple[object, object, list[str], Callable | None]:
+    """``(annotation, default, declarations, parser)`` of the option for a configuration field.
+
+    Scalars (int, float, str, bool, Literal) map directly; ``X | None`` becomes an optional option
+    (``--x/--no-x`` for booleans); tuples and lists are given as comma-separated values and parsed back
+    (``parser``); ``default_factory`` fields take the factory's value.
+    """
+    flag = "--" + field.name.replace("_", "-")
+    if field.metadata.get("required", False):
+        default = ...
+    elif field.default is not dataclasses.MISSING:
+        default = field.default
+    elif field.default_factory is not dataclasses.MISSING:
+        default = field.default_factory()
+    else:
+        default = ...
     args = typing.get_args(tp)
-    if type(None) in args and len(args) == 2:
-        inner = next(a for a in args if a is not type(None))
-        return Optional[inner]  # noqa: UP045 - a runtime annotation object for typer
-    return tp
+    optional = type(None) in args and len(args) == 2
+    inner = next(a for a in args if a is not type(None)) if optional else tp
+    origin = typing.get_origin(inner)
+    if origin in (tuple, list):
+        item = next((a for a in typing.get_args(inner) if a is not Ellipsis), str)
+
+        def parse(text, _item=item, _origin=origin):
+            if text is None:
+                return None
+            try:
+                return _origin(_item(t.strip()) for t in str(text).split(",") if t.strip())
+            except ValueError:
+                raise typer.BadParameter(
+                    f"{flag} must be comma-separated {_item.__name__} values, got {text!r}"
+                ) from None
+
+        shown = None if default is None or default is ... else ",".join(str(v) for v in default)
+        return Optional[str], ... if default is ... else shown, [flag], parse  # noqa: UP045
+    decls = [f"{flag}/--no-{field.name.replace('_', '-')}"] if inner is bool else [flag]
+    return (Optional[inner] if optional else inner), default, decls, None  # noqa: UP045
 
 
 def _train_command(system):
@@ -240,17 +279,16 @@ def _train_command(system):
             default=typer.Option(True, help="Show a progress bar."),
         ),
     ]
-    fields = [f for f in dataclasses.fields(cfg_cls) if f.init]
-    for f in fields:
-        required = f.metadata.get("required", False)
-        default = ... if required else f.default
-        flag = "--" + f.name.replace("_", "-")
-        decls = [flag] if hints[f.name] is not bool else [f"{flag}/--no-{f.name.replace('_', '-')}"]
+    parsers = {}
+    for f in (f for f in dataclasses.fields(cfg_cls) if f.init):
+        annotation, default, decls, parser = _option_for(f, hints[f.name])
+        if parser is not None:
+            parsers[f.name] = parser
         params.append(
             inspect.Parameter(
                 f.name,
                 inspect.Parameter.KEYWORD_ONLY,
-                annotation=_annotation(hints[f.name]),
+                annotation=annotation,
                 default=typer.Option(default, *decls, help=f.metadata.get("help", "")),
             )
         )
@@ -259,6 +297,7 @@ def _train_command(system):
         from .learned import train
 
         out, resume, progress = kw.pop("out"), kw.pop("resume"), kw.pop("progress")
+        kw = {k: parsers[k](v) if k in parsers else v for k, v in kw.items()}
         try:
             config = cfg_cls(**kw)
             summary = train(system.task(config), out, progress=progress, resume=resume, log=typer.echo)
@@ -283,13 +322,24 @@ def _reproduce_command(system):
         train: bool = typer.Option(False, help="Train the learned models here instead of using the shipped ones."),
         device: str = typer.Option("cpu", help="Torch device."),
         progress: bool = typer.Option(True, help="Show a progress bar."),
+        set_: list[str] = typer.Option(
+            [], "--set", help="KEY=VALUE: another argument of the system's reproduce() (e.g. seed=7); repeatable."
+        ),
     ):
-        from .reproduction import render
+        from .reproduction import parse_settings, render
 
         target = out if out is not None else Path(f"results/reproduce-{system.name}")
         try:
+            extra = parse_settings(set_)
             report = system.reproduce(
-                target, quick=quick, channels=channels, train=train, device=device, progress=progress, log=typer.echo
+                target,
+                quick=quick,
+                channels=channels,
+                train=train,
+                device=device,
+                progress=progress,
+                log=typer.echo,
+                **extra,
             )
         except (ValueError, TypeError) as e:
             _fail(e)
@@ -326,11 +376,16 @@ def build_app() -> typer.Typer:
     return app
 
 
-app = build_app()
+def __getattr__(name: str):
+    """``beamlearn.cli.app``: the application built on first use (so importing this module is cheap and
+    a system registered later still appears in an app built later)."""
+    if name == "app":
+        return build_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main() -> None:  # pragma: no cover - the console script
-    """Entry point of the ``beamlearn`` script (rebuilt so systems registered at import time appear)."""
+    """Entry point of the ``beamlearn`` script."""
     build_app()()
 
 

@@ -91,6 +91,10 @@ def evaluate(
     clash = [n for n in extra if n in names]
     if clash:
         raise ValueError(f"model names {clash} clash with catalogue methods; rename them")
+    for label, m in extra.items():
+        reason = m.unsupported(sc, snrs) if hasattr(m, "unsupported") else None
+        if reason:
+            raise ValueError(f"model {label!r} does not apply to scenario {sc.name!r}: {reason}")
     if not names and not extra:
         raise ValueError("nothing to evaluate: give methods and/or models")
     batch_size = check_int("batch_size", batch_size, 1)

@@ -146,12 +146,18 @@ def run_grid(
     subsets = dict(subsets or {})
     b = channels.shape[0]
     result = GridResult(met.name)
+    device = channels.device
+    built = {name: (m if isinstance(m, torch.nn.Module) else m()).to(device) for name, m in methods.items()}
+    covariance = _long_term_covariance(scenario, channels, seed) if obs.kind == "pilots" else None
     cache = None
     if cache_dir is not None:
+        from . import __version__
+
         digest = hashlib.sha256(channels.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
         key = experiment_key(
             {
                 "description": dict(description or {}),
+                "scenario": scenario.summary(),
                 "channels_sha256": digest,
                 "shape": list(channels.shape),
                 "dtype": str(channels.dtype),
@@ -159,6 +165,7 @@ def run_grid(
                 "observation": obs.summary(),
                 "batch_size": batch_size,
                 "seed": seed,
+                "beamlearn": __version__,
             }
         )
         cache = Path(cache_dir) / key
@@ -168,9 +175,11 @@ def run_grid(
         return min(int(subsets.get(name, b)), b)
 
     todo = []
-    for name in methods:
+    for name, method in built.items():
+        tag = f"{_safe(name)}-{hashlib.sha256(name.encode()).hexdigest()[:6]}"
+        fp = method.fingerprint() if cache is not None else ""
         for s in snrs:
-            f = None if cache is None else cache / f"{_safe(name)}@{s:g}_n{n_of(name)}.pt"
+            f = None if cache is None else cache / f"{tag}@{s!r}_n{n_of(name)}_{fp}.pt"
             if f is not None and resume and f.exists():
                 obj = torch.load(f, weights_only=True)
                 result.values[(name, s)], result.seconds[(name, s)] = obj["values"], float(obj["seconds"])
@@ -178,40 +187,56 @@ def run_grid(
                 todo.append((name, s, f))
     total = sum(-(-n_of(name) // batch_size) for name, _, _ in todo)
     bar = tqdm(total=total, desc=desc or f"{met.name} grid", unit="batch", disable=not progress, leave=False)
-    built: dict[str, BeamformingMethod] = {}
-    device = channels.device
+    warm: set[str] = set()
+    rng_devices = [device] if device.type == "cuda" else []
     try:
-        for name, s, f in todo:
-            if name not in built:
-                m = methods[name]
-                built[name] = (m if isinstance(m, torch.nn.Module) else m()).to(device)
-                if warmup:
+        with torch.random.fork_rng(devices=rng_devices):  # per-cell seeding must not leak to the caller
+            for name, s, f in todo:
+                method = built[name]
+                if warmup and name not in warm:
+                    warm.add(name)
                     with torch.no_grad():
                         p, s2 = scenario.power_and_noise(s)
-                        o = obs.observe(channels[:2], p, s2)
-                        built[name](o.channel if built[name].observes == "channel" else o, p, s2)
-            bar.set_postfix_str(f"{name} @ {s:g} dB")
-            values, secs = _cell(
-                built[name], channels[: n_of(name)], scenario, s, met, obs, batch_size, seed, name, bar
-            )
-            finite = torch.isfinite(values)
-            if not bool(finite.all()):
-                raise FloatingPointError(
-                    f"method {name!r} produced non-finite {met.name} at {s:g} dB "
-                    f"for {int((~finite).sum())} of {values.numel()} channels"
+                        o = obs.observe(channels[:2], p, s2, covariance=covariance)
+                        method(o.channel if method.observes == "channel" else o, p, s2)
+                bar.set_postfix_str(f"{name} @ {s:g} dB")
+                values, secs = _cell(
+                    method, channels[: n_of(name)], scenario, s, met, obs, batch_size, seed, name, bar, covariance
                 )
-            result.values[(name, s)], result.seconds[(name, s)] = values, secs
-            if f is not None:
-                atomic_torch_save({"values": values, "seconds": secs}, f)
-            if on_cell is not None:
-                on_cell(result)
+                finite = torch.isfinite(values)
+                if not bool(finite.all()):
+                    raise FloatingPointError(
+                        f"method {name!r} produced non-finite {met.name} at {s:g} dB "
+                        f"for {int((~finite).sum())} of {values.numel()} channels"
+                    )
+                result.values[(name, s)], result.seconds[(name, s)] = values, secs
+                if f is not None:
+                    atomic_torch_save({"values": values, "seconds": secs}, f)
+                if on_cell is not None:
+                    on_cell(result)
     finally:
         bar.close()
     return result
 
 
+def _long_term_covariance(scenario, channels: torch.Tensor, seed: int, samples: int = 2000) -> torch.Tensor:
+    """The long-term channel covariance ``E[h^H h]`` of a user's row ``[N, N]`` that a pilot observation
+    hands to its estimator: estimated once per experiment from ``samples`` channels drawn independently
+    of the test channels (derived seed) when the scenario's channel model matches their shape, else
+    from all the test channels (a dataset file: the file is the distribution)."""
+    model = None
+    if getattr(scenario, "channel", None) is not None and scenario.channel.kind != "dataset":
+        model = scenario.channel_model()
+    if model is not None and tuple(model(1, seed=0, dtype=channels.dtype).shape[1:]) == tuple(channels.shape[1:]):
+        draw = model(samples, seed=_derived_seed(seed, "covariance") % 2**62, dtype=torch.complex128)
+    else:
+        draw = channels.detach().to("cpu", torch.complex128)
+    rows = draw.reshape(-1, draw.shape[-1])
+    return (rows.mH @ rows / rows.shape[0]).to(device=channels.device, dtype=channels.dtype)
+
+
 @torch.no_grad()
-def _cell(method, h, scenario, snr, met: Metric, obs: ObservationSpec, batch_size, seed, name, bar):
+def _cell(method, h, scenario, snr, met: Metric, obs: ObservationSpec, batch_size, seed, name, bar, covariance):
     p, s2 = scenario.power_and_noise(snr)
     dev = h.device
     g_obs = torch.Generator(device=dev)
@@ -222,14 +247,20 @@ def _cell(method, h, scenario, snr, met: Metric, obs: ObservationSpec, batch_siz
     vals, secs = [], 0.0
     for start in range(0, h.shape[0], batch_size):
         hb = h[start : start + batch_size]
-        o = obs.observe(hb, p, s2, g_obs)
+        o = obs.observe(hb, p, s2, g_obs, covariance=covariance)
         x = o.channel if method.observes == "channel" else o
         _sync(dev)
         t0 = time.perf_counter()
         bf = method(x, p, s2)
         _sync(dev)
         secs += time.perf_counter() - t0
-        vals.append(met(hb, bf, p, s2, g_met).detach().cpu())
+        v = met(hb, bf, p, s2, g_met).detach().cpu()
+        if v.shape != (hb.shape[0],):
+            raise ValueError(
+                f"method {name!r} gave {met.name} of shape {tuple(v.shape)} for {hb.shape[0]} channels of shape "
+                f"{tuple(hb.shape[1:])}: its outputs do not fit the scenario (a model for other array sizes?)"
+            )
+        vals.append(v)
         bar.update(1)
     return torch.cat(vals), secs
 

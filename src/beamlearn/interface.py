@@ -18,7 +18,9 @@ receive antenna, so SNR = P / sigma^2. Both are floats or real tensors broadcast
 
 from __future__ import annotations
 
+import hashlib
 import inspect
+import json
 from dataclasses import dataclass, fields
 from typing import ClassVar
 
@@ -108,6 +110,17 @@ class BeamformingMethod(torch.nn.Module):
     def config(self) -> dict:
         """Constructor arguments, enough to rebuild the method; derived from ``__init__``'s signature."""
         return constructor_config(self)
+
+    def fingerprint(self) -> str:
+        """16 hex digits digesting what determines the outputs: the class, the configuration and every
+        parameter and buffer (experiment caches are keyed by it)."""
+        d = hashlib.sha256(f"{type(self).__module__}.{type(self).__qualname__}".encode())
+        d.update(json.dumps(self.config(), sort_keys=True, default=str).encode())
+        for name, t in self.state_dict().items():
+            d.update(name.encode())
+            d.update(str(t.dtype).encode())
+            d.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+        return d.hexdigest()[:16]
 
 
 def user_channels(h: torch.Tensor, num_streams: int | None) -> torch.Tensor:

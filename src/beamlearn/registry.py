@@ -181,6 +181,9 @@ def method_table() -> dict[str, MethodInfo]:
     table = {m.name: m for m in CLASSICAL_METHODS}
     for system in all_systems():
         for m in system.methods:
+            if m.name in table:
+                owner = table[m.name].system or "the classical catalogue"
+                raise ValueError(f"system {system.name!r} adds method {m.name!r}, which {owner} already has; rename it")
             table[m.name] = m
     table.update(_EXTRA)
     return table

@@ -16,7 +16,17 @@ from pathlib import Path
 from .experiment import GridResult, columns, plot_grid
 from .io import atomic_write_text, write_csv, write_json
 
-__all__ = ["Claim", "Table", "Report", "check", "grid_figure", "write_series", "write_report", "render"]
+__all__ = [
+    "Claim",
+    "Table",
+    "Report",
+    "check",
+    "grid_figure",
+    "write_series",
+    "write_report",
+    "render",
+    "parse_settings",
+]
 
 
 @dataclass
@@ -128,6 +138,23 @@ def grid_figure(
     write_csv(out / f"{name}.csv", rows, columns(result.metric))
     plot_grid(rows, out / f"{name}.png", result.metric, title=title)
     return rows
+
+
+def parse_settings(items) -> dict:
+    """``["seed=7", "snr_db=[0,10]", "name=x"]`` -> ``{"seed": 7, "snr_db": [0, 10], "name": "x"}``: values
+    are read as JSON where they parse, else kept as strings (``reproduce SYSTEM --set KEY=VALUE``)."""
+    import json
+
+    out = {}
+    for item in items:
+        key, sep, value = str(item).partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise ValueError(f"--set takes KEY=VALUE with KEY a Python name, got {item!r}")
+        try:
+            out[key.strip()] = json.loads(value)
+        except ValueError:
+            out[key.strip()] = value
+    return out
 
 
 def write_series(out_dir: str | Path, name: str, rows: list[dict], cols: list[str]) -> None:

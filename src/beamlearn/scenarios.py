@@ -180,6 +180,12 @@ class Scenario:
             raise TypeError("channel must be a ChannelSpec")
         if not isinstance(self.observation, ObservationSpec):
             raise TypeError("observation must be an ObservationSpec")
+        o = self.observation
+        if o.kind == "pilots" and o.estimator == "ls" and o.pilot_length < n:
+            raise ValueError(
+                f"observation: least-squares estimation needs pilot_length >= N={n} antennas, got "
+                f"{o.pilot_length} (use estimator 'lmmse' for shorter pilots)"
+            )
         if self.channel.kind in ("source", "dataset"):
             return  # built on use (Sionna scenes and dataset files are expensive to open)
         self.channel_model()  # validates the channel parameters now, not at first use

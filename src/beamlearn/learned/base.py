@@ -73,8 +73,11 @@ class LearnedMethod(BeamformingMethod):
     def save(self, path: str | os.PathLike, metadata: dict | None = None) -> None:
         """Write configuration, parameters and buffers, and metadata (``self.metadata`` updated by
         ``metadata``) to ``path`` atomically. Metadata must be plain JSON values."""
-        if not type(self).__dict__.get("model_name") and not self.model_name:
-            raise TypeError(f"{type(self).__name__} has no model_name; set one to make it saveable")
+        if not type(self).__dict__.get("model_name"):
+            raise TypeError(
+                f"{type(self).__name__} sets no model_name of its own; set one (a subclass saved under its "
+                "parent's name would load as the parent)"
+            )
         meta = dict(self.metadata)
         if metadata:
             meta.update(metadata)
@@ -82,6 +85,23 @@ class LearnedMethod(BeamformingMethod):
 
         header = {"model": self.model_name, "config": self.config(), "metadata": meta, "beamlearn_version": __version__}
         write_model_file(path, header, dict(self.state_dict()))
+
+    def unsupported(self, scenario, snrs=None) -> str | None:
+        """Why this model (loaded from a file) cannot serve ``scenario`` (``None`` when it can), from its
+        metadata: ``interface_fingerprint`` (sizes and power convention it was trained for) and, for a
+        model that consumes observations, the ``observation`` it was trained with."""
+        from .weights import interface_fingerprint
+
+        meta = self.metadata
+        if "interface_fingerprint" in meta and meta["interface_fingerprint"] != interface_fingerprint(scenario):
+            return (
+                f"it was trained for other array sizes or another power convention (scenario "
+                f"{meta.get('scenario', '?')!r}) than {scenario.name!r}"
+            )
+        now = scenario.observation.summary()
+        if self.observes == "observation" and "observation" in meta and meta["observation"] != now:
+            return f"it was trained on observation {meta['observation']}, the scenario gives {now}"
+        return None
 
     @classmethod
     def load(cls, path: str | os.PathLike, map_location=None) -> LearnedMethod:

@@ -40,6 +40,13 @@ class PerSNRModels(BeamformingMethod):
     def config(self) -> dict:
         return {"name": self.name, "snrs": self.snrs}
 
+    def fingerprint(self) -> str:
+        """Digest of the family: its name and the checksums of the model files it draws from."""
+        import hashlib
+
+        files = sorted(e.sha256 for e in self.manifest.for_scenario(self.scenario))
+        return hashlib.sha256(repr((self.name, files)).encode()).hexdigest()[:16]
+
     def model_for(self, snr_db: float) -> BeamformingMethod:
         match = [s for s in self.snrs if abs(s - snr_db) <= self.tolerance_db]
         if not match:

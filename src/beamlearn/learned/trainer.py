@@ -114,6 +114,7 @@ class Stage:
         optimizer: ``"adam"`` or ``"sgd"``.
         lr_decay, lr_step: per-epoch exponential decay, or a step decay every ``lr_step`` epochs.
         momentum, weight_decay: optimiser options.
+        options: free-form settings the task reads from ``self.stage`` (e.g. which loss this phase uses).
     """
 
     name: str
@@ -125,6 +126,7 @@ class Stage:
     lr_step: int | None = None
     momentum: float = 0.0
     weight_decay: float = 0.0
+    options: dict = field(default_factory=dict)
 
     def __post_init__(self):
         check_int("epochs", self.epochs, 0)
@@ -151,16 +153,28 @@ class TrainingTask:
 
     Attributes:
         config: the :class:`TrainConfig` (subclass) of the run.
+        scenario: the :class:`~beamlearn.scenarios.Scenario` the model is trained for, if any: its
+            interface fingerprint (and observation, for models that consume observations) is written into
+            the model's metadata, so that ``evaluate --model`` and manifests can check where it applies.
         metric: name of the training/validation figure in the log (``train_<metric>``).
         label: progress-bar label.
     """
 
     metric: str = "metric"
+    scenario = None
 
     def __init__(self, config: TrainConfig):
         if not isinstance(config, TrainConfig):
             raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
         self.config = config
+        self.stage: Stage | None = None  # the stage being trained (set by the trainer before each epoch)
+
+    def state_dict(self) -> dict:
+        """State of the task's own random generators etc., saved in checkpoints (tensors and plain values)."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what :meth:`state_dict` returned (on resume)."""
 
     @property
     def label(self) -> str:
@@ -200,11 +214,45 @@ def _take(data, idx):
 
 
 def _mismatch(saved: dict, now: dict) -> list[str]:
+    """Differing fields; ``epochs`` may grow (to extend a run) and ``device`` may change (resume elsewhere)."""
     return [
         f"{k}: checkpoint {saved.get(k)!r} vs config {now.get(k)!r}"
         for k in sorted(set(saved) | set(now))
-        if k != "epochs" and saved.get(k) != now.get(k)
+        if k not in ("epochs", "device") and saved.get(k) != now.get(k)
     ]
+
+
+def _derived(seed: int, what: str) -> int:
+    import hashlib
+
+    return int.from_bytes(hashlib.sha256(repr((seed, what)).encode()).digest()[:7], "little")
+
+
+def _stage_layout(stage: Stage) -> dict:
+    return {
+        "name": stage.name,
+        "epochs": stage.epochs,
+        "lr": stage.lr,
+        "optimizer": stage.optimizer,
+        "lr_decay": stage.lr_decay,
+        "lr_step": stage.lr_step,
+        "momentum": stage.momentum,
+        "weight_decay": stage.weight_decay,
+    }
+
+
+def _check_layout(saved: list, now: list, current: int | None, path) -> None:
+    """A resumed run keeps every stage it has started; only the last stage may grow longer."""
+    for i in range(0 if current is None else current + 1):
+        a = saved[i] if i < len(saved) else None
+        b = now[i] if i < len(now) else None
+        last = i == len(now) - 1 and i == len(saved) - 1
+        same = a is not None and b is not None and {**a, "epochs": 0} == {**b, "epochs": 0}
+        if not same or b["epochs"] < a["epochs"] or (b["epochs"] != a["epochs"] and not last):
+            raise ValueError(
+                f"checkpoint {path} was written with other training stages (stage {i}: {a} vs {b}); only the "
+                "last stage may be extended; use another output folder or resume=False"
+            )
 
 
 def _stage_of(stages: list[Stage], epoch: int) -> tuple[int, int]:
@@ -269,9 +317,13 @@ def _train(task: TrainingTask, out: Path, progress: bool, resume: bool, log, on_
     columns = ["epoch", "stage", f"train_{m}", f"val_{m}", "lr", "seconds"]
 
     device = torch.device(config.device)
+    # the global RNGs (random initialisation, noise drawn in a loss) start from the seed on a fresh run
+    # and from the checkpoint on a resumed one, so a run is a function of its configuration
+    torch.manual_seed(_derived(config.seed, "global"))
     train_data, val_data = task.data()
     model = task.build_model().to(device)
     stages = task.stages()
+    layout = [_stage_layout(s) for s in stages]
     total_epochs = sum(s.epochs for s in stages)
     if total_epochs != config.epochs:
         raise ValueError(
@@ -297,10 +349,14 @@ def _train(task: TrainingTask, out: Path, progress: bool, resume: bool, log, on_
                 f"checkpoint {ckpt_path} is at epoch {int(ck['epoch'])}, beyond epochs={config.epochs}; "
                 "use another output folder or resume=False"
             )
+        _check_layout(ck.get("stages", []), layout, ck["stage"], ckpt_path)
         model.load_state_dict(ck["model"])
         opt_state, sched_state, ck_stage = ck["optimizer"], ck["scheduler"], ck["stage"]
         shuffle.set_state(ck["shuffle_rng"])
         torch.set_rng_state(ck["rng"])
+        if ck.get("cuda_rng") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(ck["cuda_rng"])
+        task.load_state_dict(ck.get("task") or {})
         start_epoch = int(ck["epoch"])
         best = {"epoch": int(ck["best_epoch"]), "val": float(ck["best_val"]), "state": ck["best_state"]}
         rows = list(ck["log"])
@@ -349,6 +405,9 @@ def _train(task: TrainingTask, out: Path, progress: bool, resume: bool, log, on_
                 "scheduler": state["sched"].state_dict() if state["sched"] is not None else None,
                 "shuffle_rng": shuffle.get_state(),
                 "rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+                "task": task.state_dict(),
+                "stages": layout,
                 "best_epoch": best["epoch"],
                 "best_val": best["val"],
                 "best_state": best["state"],
@@ -378,6 +437,7 @@ def _train(task: TrainingTask, out: Path, progress: bool, resume: bool, log, on_
                     state["sched"].load_state_dict(sched_state)
                 opt_state = None
             opt, sched = state["opt"], state["sched"]
+            task.stage = stages[index]
             t0 = time.perf_counter()
             lr_now = opt.param_groups[0]["lr"]
             perm = torch.randperm(n, generator=shuffle)
@@ -409,7 +469,7 @@ def _train(task: TrainingTask, out: Path, progress: bool, resume: bool, log, on_
                     "seconds": secs,
                 }
             )
-            if val > best["val"]:  # NaN never wins
+            if val > best["val"] or (math.isnan(best["val"]) and not math.isnan(val)):  # NaN never wins
                 best = {"epoch": epoch, "val": val, "state": copy.deepcopy(model.state_dict())}
             checkpoint(epoch)
             if bar is not None:
@@ -448,10 +508,16 @@ def _train(task: TrainingTask, out: Path, progress: bool, resume: bool, log, on_
         k: summary[k]
         for k in ("metric", "best_epoch", "best_val", "untrained_val", "last_val", "train_seconds", "epochs", "lr")
     }
-    model.save(
-        model_path,
-        metadata={**task.metadata(), "training": training | {"config": cfg, "torch_version": str(torch.__version__)}},
-    )
+    meta = dict(task.metadata())
+    if task.scenario is not None:  # what the model serves: checked by evaluate --model and manifests
+        from .weights import interface_fingerprint
+
+        meta.setdefault("scenario", task.scenario.name)
+        meta["interface_fingerprint"] = interface_fingerprint(task.scenario)
+        if model.observes == "observation":
+            meta["observation"] = task.scenario.observation.summary()
+    meta["training"] = training | {"config": cfg, "torch_version": str(torch.__version__)}
+    model.save(model_path, metadata=meta)
     write_json(out / "summary.json", {k: v for k, v in summary.items() if k != "log"})
     return summary
 

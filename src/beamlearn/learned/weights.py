@@ -27,7 +27,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..io import write_json
+from ..io import _atomic_target, write_json
 from .base import LearnedMethod, load_model
 from .serialization import ModelFileError, file_sha256, read_model_file
 
@@ -79,6 +79,7 @@ class WeightsEntry:
     sha256: str
     config: dict = field(default_factory=dict)
     training: dict = field(default_factory=dict)
+    observation: dict | None = None  # for models that consume observations: the one they were trained with
 
 
 class WeightsManifest:
@@ -99,8 +100,10 @@ class WeightsManifest:
 
     def for_scenario(self, scenario) -> list[WeightsEntry]:
         """The entries that can serve ``scenario``: trained for its sizes and power convention."""
-        fp = interface_fingerprint(scenario)
-        return [e for e in self.entries if e.interface_fingerprint == fp]
+        fp, obs = interface_fingerprint(scenario), scenario.observation.summary()
+        return [
+            e for e in self.entries if e.interface_fingerprint == fp and (e.observation is None or e.observation == obs)
+        ]
 
     def trained_on(self, scenario) -> list[WeightsEntry]:
         """The entries trained on ``scenario``'s own channel distribution."""
@@ -132,8 +135,10 @@ class WeightsManifest:
         return None
 
     def find(self, scenario, snr_db: float | None = None, tolerance_db: float = 1e-6) -> WeightsEntry:
-        """The entry for ``scenario`` trained at ``snr_db`` (a ``ValueError`` lists what exists)."""
-        es = self.for_scenario(scenario)
+        """The entry for ``scenario`` trained at ``snr_db``, preferring one trained on the scenario's own
+        channel distribution (a ``ValueError`` lists what exists)."""
+        own = {e.file for e in self.trained_on(scenario)}
+        es = sorted(self.for_scenario(scenario), key=lambda e: e.file not in own)
         if snr_db is not None:
             es = [e for e in es if e.snr_db is not None and abs(float(e.snr_db) - snr_db) <= tolerance_db]
         if not es:
@@ -159,14 +164,21 @@ class WeightsManifest:
 
     def add(self, model_file: str | os.PathLike, scenario, *, file: str | None = None) -> WeightsEntry:
         """Copy ``model_file`` into the folder (as ``file``) and list it, replacing an entry of the same
-        file name; its SNR, configuration and training record come from the file's metadata."""
+        file name; its SNR, configuration and training record come from the file's metadata, which must
+        not contradict ``scenario`` (``interface_fingerprint``, when the file records one)."""
         header, _ = read_model_file(model_file)
         meta = header.get("metadata") or {}
+        recorded = meta.get("interface_fingerprint")
+        if recorded is not None and recorded != interface_fingerprint(scenario):
+            raise ValueError(
+                f"{model_file} was trained for other sizes or another power convention than scenario {scenario.name!r}"
+            )
         name = file or Path(model_file).name
         target = self.folder / name
         self.folder.mkdir(parents=True, exist_ok=True)
         if Path(model_file).resolve() != target.resolve():
-            target.write_bytes(Path(model_file).read_bytes())
+            with _atomic_target(target) as tmp:
+                Path(tmp).write_bytes(Path(model_file).read_bytes())
         entry = WeightsEntry(
             file=name,
             model=header["model"],
@@ -177,6 +189,7 @@ class WeightsManifest:
             sha256=file_sha256(target),
             config=header.get("config", {}),
             training=meta.get("training", {}),
+            observation=meta.get("observation"),
         )
         self.entries = [e for e in self.entries if e.file != name] + [entry]
         self.entries.sort(key=lambda e: (e.scenario, e.snr_db if e.snr_db is not None else float("-inf"), e.file))

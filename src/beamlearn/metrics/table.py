@@ -50,6 +50,12 @@ class Metric:
     description: str = ""
 
     def __call__(self, h, bf, power, noise_var, generator=None) -> torch.Tensor:
+        if bf.selection is not None and bf.precoder is not None:
+            # an antenna selection is a promise that the unselected antennas radiate nothing
+            off = (bf.selection == 0).to(bf.precoder.real.dtype)[..., :, None]
+            leak = ((bf.precoder.abs() ** 2) * off).sum()
+            if bool(leak > 1e-9 * (bf.precoder.abs() ** 2).sum()):
+                raise ValueError(f"metric {self.name!r}: the precoder drives antennas that the selection switches off")
         if self.needs_precoder and bf.precoder is None:
             raise ValueError(
                 f"metric {self.name!r} needs a precoder; this method returns none "

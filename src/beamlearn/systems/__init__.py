@@ -1,8 +1,9 @@
 """The systems: one folder per paper, listed explicitly in :data:`SYSTEMS`.
 
 Adding a system means a new folder here with a :class:`System` entry, one line in :data:`SYSTEMS`,
-its docs page and its benchmark (``docs/architecture.md``). :func:`register_system` adds one from
-outside the package (a plugin, or a test) without editing this list.
+its docs page and its benchmark (``docs/architecture.md``). From outside the package, an installed
+package names its ``System`` in an entry point of the group ``beamlearn.systems``, and
+:func:`register_system` adds one at run time (a test, a notebook), without editing this list.
 """
 
 from __future__ import annotations
@@ -34,10 +35,34 @@ def unregister_system(name: str) -> None:
     _REGISTERED.pop(name, None)
 
 
+_PLUGINS: list[System] | None = None
+
+
+def _plugins() -> list[System]:
+    """Systems of installed packages: ``System`` objects named by entry points of the group
+    ``beamlearn.systems`` (loaded once; a plugin that fails to load is skipped with a warning)."""
+    global _PLUGINS
+    if _PLUGINS is None:
+        import warnings
+        from importlib.metadata import entry_points
+
+        _PLUGINS = []
+        for ep in entry_points(group="beamlearn.systems"):
+            try:
+                system = ep.load()
+            except Exception as e:  # noqa: BLE001 - a broken plugin must not break the library
+                warnings.warn(f"beamlearn system plugin {ep.name!r} failed to load: {e}", stacklevel=2)
+                continue
+            if isinstance(system, System):
+                _PLUGINS.append(system)
+    return _PLUGINS
+
+
 def all_systems() -> list[System]:
-    """The listed systems, then the registered ones."""
-    listed = [s for s in SYSTEMS if s.name not in _REGISTERED]
-    return listed + list(_REGISTERED.values())
+    """The listed systems, then those of installed plugins, then the registered ones."""
+    out = [s for s in SYSTEMS if s.name not in _REGISTERED]
+    out += [s for s in _plugins() if s.name not in _REGISTERED and s.name not in {x.name for x in out}]
+    return out + list(_REGISTERED.values())
 
 
 def get_system(name: str) -> System:

@@ -38,3 +38,23 @@ class System:
     reproduce: Callable | None = None
     weights: WeightsManifest | None = None
     extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        import dataclasses
+
+        if not isinstance(self.name, str) or not self.name or " " in self.name:
+            raise ValueError(f"system name must be a non-empty word, got {self.name!r}")
+        if (self.train_config is None) != (self.task is None):
+            raise ValueError(f"system {self.name!r}: give both train_config and task, or neither")
+        if self.train_config is not None:
+            if not (isinstance(self.train_config, type) and issubclass(self.train_config, TrainConfig)):
+                raise TypeError(f"system {self.name!r}: train_config must be a TrainConfig subclass")
+            reserved = {"out", "resume", "progress"} & {f.name for f in dataclasses.fields(self.train_config)}
+            if reserved:
+                raise ValueError(
+                    f"system {self.name!r}: configuration fields {sorted(reserved)} clash with the options every "
+                    "`beamlearn train` command has (out, resume, progress); rename them"
+                )
+        for m in self.methods:
+            if not isinstance(m, MethodInfo):
+                raise TypeError(f"system {self.name!r}: methods must be MethodInfo entries, got {type(m).__name__}")

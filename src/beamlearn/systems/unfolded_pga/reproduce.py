@@ -46,11 +46,14 @@ SPEC = {
 }
 
 
-def _train_models(snrs, out: Path, sc, progress: bool, log) -> WeightsManifest:
+def _train_models(snrs, out: Path, sc, progress: bool, log, device: str = "cpu") -> WeightsManifest:
     manifest = WeightsManifest(out / "models" / "weights", system="unfolded-pga")
     for s in snrs:
         summary = train_task(
-            UnfoldedPGATask(UnfoldedPGAConfig(snr_db=s)), out / "models" / f"snr{s:g}", progress=progress, log=None
+            UnfoldedPGATask(UnfoldedPGAConfig(snr_db=s, device=device)),
+            out / "models" / f"snr{s:g}",
+            progress=progress,
+            log=None,
         )
         manifest.add(summary["model_path"], sc, file=f"snr{s:g}.blm")
         log(
@@ -98,7 +101,7 @@ def reproduce(
 
     from . import WEIGHTS
 
-    manifest = _train_models(snrs, out, sc, progress, log) if train else WEIGHTS
+    manifest = _train_models(snrs, out, sc, progress, log, device) if train else WEIGHTS
     unfolded = PerSNRModels("unfolded-pga", manifest, sc)
     train_seconds = {}
     for s in snrs:
