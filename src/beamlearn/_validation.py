@@ -16,6 +16,9 @@ __all__ = [
     "check_int",
     "check_one_of",
     "check_real",
+    "check_device",
+    "check_snr_db",
+    "SNR_DB_RANGE",
     "check_positive",
     "check_nonnegative",
     "check_probability",
@@ -169,3 +172,31 @@ def check_channel(
     if check_finite and not bool(torch.isfinite(torch.view_as_real(h)).all()):
         raise ValueError(f"{name} holds non-finite values (NaN or inf); channels must be finite")
     return h
+
+
+SNR_DB_RANGE = (-100.0, 100.0)
+
+
+def check_snr_db(name: str, value) -> float:
+    """Return an SNR in dB as float, raising unless it is finite and within :data:`SNR_DB_RANGE`
+    (beyond +-100 dB the power or noise leaves the range complex64 represents safely)."""
+    return check_real(name, value, *SNR_DB_RANGE)
+
+
+def check_device(value, name: str = "device") -> torch.device:
+    """A torch device that exists here: ``cpu``, ``cuda`` or ``cuda:N`` (with a CUDA device present),
+    ``mps`` where available. Raises ``ValueError`` naming ``name`` otherwise."""
+    try:
+        dev = torch.device(value)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"{name} must be a torch device such as 'cpu', 'cuda' or 'cuda:0', got {value!r}") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"{name}={value!r} was requested but no CUDA device is available")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"{name}={value!r}: there are {torch.cuda.device_count()} CUDA devices")
+    elif dev.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise ValueError(f"{name}={value!r} was requested but MPS is not available")
+    elif dev.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"{name} must be 'cpu', 'cuda', 'cuda:N' or 'mps', got {value!r}")
+    return dev

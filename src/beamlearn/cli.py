@@ -28,8 +28,21 @@ def _floats(text: str, name: str) -> list[float]:
     return vals
 
 
+# What a command reports as one line (``error: ...``, exit 2) instead of a traceback: bad input, files
+# that cannot be read or written (permissions, a full disk, a folder where a file is expected), and
+# failures of the numerical libraries (allocation, overflow). BEAMLEARN_DEBUG=1 shows the traceback.
+FAILURES = (ValueError, TypeError, ImportError, OSError, RuntimeError, MemoryError, ArithmeticError)
+
+
 def _fail(e: Exception):
-    typer.echo(f"error: {e}", err=True)
+    import os
+
+    if os.environ.get("BEAMLEARN_DEBUG"):
+        raise e
+    text = " ".join(str(e).split()) or type(e).__name__
+    if isinstance(e, (OSError, MemoryError, RuntimeError, ArithmeticError)) and not isinstance(e, ValueError):
+        text = f"{type(e).__name__}: {text}"
+    typer.echo(f"error: {text}", err=True)
     raise typer.Exit(2)
 
 
@@ -106,7 +119,7 @@ def evaluate(
             progress=progress,
             models=models,
         )
-    except (ValueError, TypeError, ImportError) as e:
+    except FAILURES as e:
         _fail(e)
     where = f"source {source}" if source is not None else f"seed {seed}"
     n = rows[0]["channels"] if rows else channels
@@ -145,7 +158,7 @@ def dataset_build(
             progress=progress,
             resume=resume,
         )
-    except (ValueError, TypeError, ImportError) as e:
+    except FAILURES as e:
         _fail(e)
     typer.echo(f"wrote {out}: shape {header['shape']} {header['dtype']}, sha256 {header['sha256'][:16]}...")
 
@@ -158,7 +171,7 @@ def dataset_info(path: Path = typer.Argument(..., help="Dataset file.")):
 
     try:
         _, header = load_channels(path)
-    except (ValueError, TypeError) as e:
+    except FAILURES as e:
         _fail(e)
     typer.echo(json.dumps(header, indent=2, sort_keys=True))
     typer.echo("data verified (SHA-256 matches)")
@@ -301,7 +314,7 @@ def _train_command(system):
         try:
             config = cfg_cls(**kw)
             summary = train(system.task(config), out, progress=progress, resume=resume, log=typer.echo)
-        except (ValueError, TypeError) as e:
+        except FAILURES as e:
             _fail(e)
         typer.echo(
             f"best epoch {summary['best_epoch']}: validation {summary['metric']} {summary['best_val']:.4g} "
@@ -326,10 +339,12 @@ def _reproduce_command(system):
             [], "--set", help="KEY=VALUE: another argument of the system's reproduce() (e.g. seed=7); repeatable."
         ),
     ):
+        from ._validation import check_device
         from .reproduction import parse_settings, render
 
         target = out if out is not None else Path(f"results/reproduce-{system.name}")
         try:
+            check_device(device)
             extra = parse_settings(set_)
             report = system.reproduce(
                 target,
@@ -341,7 +356,7 @@ def _reproduce_command(system):
                 log=typer.echo,
                 **extra,
             )
-        except (ValueError, TypeError) as e:
+        except FAILURES as e:
             _fail(e)
         typer.echo(render(report))
 

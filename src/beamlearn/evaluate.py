@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from ._dtypes import resolve_dtype
-from ._validation import check_channel, check_int
+from ._validation import check_channel, check_complex, check_device, check_int, check_snr_db
 from .experiment import columns, format_table, plot_grid, run_grid
 from .io import write_csv, write_json
 from .metrics.table import get_metric
@@ -84,7 +84,7 @@ def evaluate(
     if observation is not None:
         obs = observation if isinstance(observation, ObservationSpec) else ObservationSpec.parse(observation)
         sc = sc.replace(observation=obs)
-    snrs = [float(s) for s in (sc.snr_db if snr_db is None else snr_db)]
+    snrs = list(dict.fromkeys(check_snr_db("snr_db", s) for s in (sc.snr_db if snr_db is None else snr_db)))
     met = get_metric(metric)
     names = resolve_methods(methods, sc, snrs, needs_precoder=met.needs_precoder) if methods else []
     extra = dict(models or {})
@@ -99,9 +99,7 @@ def evaluate(
         raise ValueError("nothing to evaluate: give methods and/or models")
     batch_size = check_int("batch_size", batch_size, 1)
     dtype = resolve_dtype(dtype)
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device='cuda' was requested but no CUDA device is available")
+    device = check_device(device)
 
     if channels is None:
         num_channels = check_int("num_channels", num_channels, 1)
@@ -111,6 +109,7 @@ def evaluate(
         h = model(num_channels, seed=seed, device=device, dtype=dtype)
         source = sc.channel.describe()
     else:
+        check_complex("channels", channels)
         h = check_channel("channels", channels.to(device=device, dtype=dtype), num_antennas=sc.num_bs_antennas)
         source = "given"
     num_channels = h.shape[0]

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -30,6 +29,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from ._validation import check_channel, check_snr_db
 from .interface import BeamformingMethod
 from .io import atomic_savefig, atomic_torch_save
 from .metrics.table import Metric, get_metric
@@ -138,9 +138,10 @@ def run_grid(
     """
     met = get_metric(metric)
     obs = observation if observation is not None else getattr(scenario, "observation", None) or PERFECT_CSI
-    snrs = [float(s) for s in snr_db]
-    if not snrs or not all(math.isfinite(s) for s in snrs):
-        raise ValueError(f"snr_db must be a non-empty list of finite values, got {snr_db!r}")
+    snrs = list(dict.fromkeys(check_snr_db("snr_db", s) for s in snr_db))  # each SNR once
+    if not snrs:
+        raise ValueError(f"snr_db must be a non-empty list of SNRs in dB, got {snr_db!r}")
+    check_channel("channels", channels)
     if batch_size < 1:
         raise ValueError(f"batch_size must be an integer >= 1, got {batch_size}")
     subsets = dict(subsets or {})
@@ -180,9 +181,9 @@ def run_grid(
         fp = method.fingerprint() if cache is not None else ""
         for s in snrs:
             f = None if cache is None else cache / f"{tag}@{s!r}_n{n_of(name)}_{fp}.pt"
-            if f is not None and resume and f.exists():
-                obj = torch.load(f, weights_only=True)
-                result.values[(name, s)], result.seconds[(name, s)] = obj["values"], float(obj["seconds"])
+            cached = _read_cell(f, n_of(name)) if f is not None and resume and f.exists() else None
+            if cached is not None:
+                result.values[(name, s)], result.seconds[(name, s)] = cached
             else:
                 todo.append((name, s, f))
     total = sum(-(-n_of(name) // batch_size) for name, _, _ in todo)
@@ -217,6 +218,19 @@ def run_grid(
     finally:
         bar.close()
     return result
+
+
+def _read_cell(path: Path, n: int):
+    """A cached cell ``(values, seconds)``, or ``None`` (recompute) when the file is unreadable or does
+    not hold ``n`` finite values: a damaged cache costs time, never a wrong number."""
+    try:
+        obj = torch.load(path, weights_only=True)
+        values, seconds = obj["values"], float(obj["seconds"])
+    except Exception:  # noqa: BLE001 - any damage means: compute the cell again
+        return None
+    if not isinstance(values, torch.Tensor) or values.shape != (n,) or not bool(torch.isfinite(values).all()):
+        return None
+    return values, seconds
 
 
 def _long_term_covariance(scenario, channels: torch.Tensor, seed: int, samples: int = 2000) -> torch.Tensor:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ._validation import check_int, check_one_of, check_positive, check_real
+from ._validation import check_int, check_one_of, check_positive, check_snr_db
 from .channels import ULA, UPA, ChannelModel, ClusteredChannel, CorrelatedRayleighChannel, RayleighChannel
 from .observation import PERFECT_CSI, ObservationSpec
 
@@ -192,7 +192,7 @@ class Scenario:
 
     def power_and_noise(self, snr_db: float) -> tuple[float, float]:
         """``(P, sigma^2)`` at ``snr_db`` under this scenario's power reference."""
-        lin = 10 ** (check_real("snr_db", snr_db) / 10)
+        lin = 10 ** (check_snr_db("snr_db", snr_db) / 10)
         if self.power_reference == "noise":
             return self.noise_var * lin, self.noise_var
         return self.power, self.power / lin

@@ -17,7 +17,7 @@ def make_generator(seed: int | None, device: torch.device | str | None) -> torch
     """A ``torch.Generator`` on ``device`` seeded with ``seed`` (``None`` -> the global RNG)."""
     if seed is None:
         return None
-    check_int("seed", seed, 0)
+    check_int("seed", seed, 0, 2**63 - 1)
     g = torch.Generator(device=torch.device(device) if device is not None else "cpu")
     g.manual_seed(int(seed))
     return g
@@ -62,6 +62,7 @@ class ChannelModel(abc.ABC):
     ) -> torch.Tensor:
         batch_shape = _batch_shape(batch_size)
         dtype = resolve_dtype(dtype)
+        _check_memory(batch_shape, self, dtype)
         if seed is not None and generator is not None:
             raise ValueError("give at most one of seed and generator")
         if device is None:
@@ -81,6 +82,31 @@ class ChannelModel(abc.ABC):
     def describe(self) -> dict:
         """Parameters of this model, for listings and metadata."""
         return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+
+
+def memory_bytes() -> int | None:
+    """Physical memory of this machine in bytes (``None`` where the OS does not say)."""
+    import os
+
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+        return None
+
+
+def _check_memory(batch_shape, model, dtype) -> None:
+    """Refuse a draw whose channels alone would not fit in memory, before allocating anything."""
+    import math
+
+    n = math.prod(batch_shape)
+    per = model.num_users * getattr(model, "num_rx_antennas", 1) * model.num_bs_antennas
+    need = n * per * torch.empty((), dtype=dtype).element_size() * 3  # the draw and its temporaries
+    have = memory_bytes()
+    if have is not None and need > have:
+        raise ValueError(
+            f"cannot draw {n} channels of {per} entries: they need about {need / 2**30:.1f} GiB, more than this "
+            f"machine's {have / 2**30:.1f} GiB of memory; ask for fewer channels"
+        )
 
 
 def _batch_shape(batch_size) -> tuple[int, ...]:

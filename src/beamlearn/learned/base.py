@@ -132,10 +132,16 @@ def load_model(path: str | os.PathLike, map_location=None) -> LearnedMethod:
         model = cls(**header.get("config", {}))
     except (TypeError, ValueError) as e:
         raise ModelFileError(f"{path}: its configuration does not build a {cls.__name__}: {e}") from None
+    params = {name for name, _ in model.named_parameters()}
+    bad = [k for k, t in tensors.items() if k in params and not bool(torch.isfinite(t).all())]
+    if bad:  # buffers may hold inf on purpose (masks); learned parameters may not
+        raise ModelFileError(f"{path}: parameters {bad} hold non-finite values (NaN or inf); the model is unusable")
     try:
         model.load_state_dict(tensors)
     except RuntimeError as e:
-        raise ModelFileError(f"{path}: its parameters do not fit a {cls.__name__}: {e}") from None
+        raise ModelFileError(
+            f"{path}: its parameters do not fit a {cls.__name__}: {' '.join(str(e).split())}"
+        ) from None
     if map_location is not None:
         model.to(torch.device(map_location))
     model.metadata = dict(header.get("metadata") or {})

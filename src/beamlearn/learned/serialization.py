@@ -93,6 +93,8 @@ def write_model_file(path: str | os.PathLike, header: dict, tensors: dict[str, t
 def read_model_file(path: str | os.PathLike) -> tuple[dict, dict[str, torch.Tensor]]:
     """Read and verify a model file; returns ``(header, tensors)`` (tensors on the CPU)."""
     p = Path(path)
+    if p.is_dir():
+        raise ModelFileError(f"model file {path} is a directory; give the model file (e.g. {p / 'model.blm'})")
     if not p.is_file():
         raise ModelFileError(f"model file {path} does not exist")
     raw = p.read_bytes()

@@ -33,7 +33,7 @@ from typing import Any
 import torch
 
 from .._dtypes import resolve_dtype
-from .._validation import check_int, check_one_of, check_real
+from .._validation import check_device, check_int, check_one_of, check_real
 from ..io import atomic_torch_save, write_csv, write_json
 from .base import LearnedMethod
 
@@ -86,6 +86,7 @@ class TrainConfig:
             check_int("lr_step", self.lr_step, 1)
         check_int("seed", self.seed, 0, 2**40)
         resolve_dtype(self.dtype)
+        check_device(self.device)
         if self.dataset is not None:
             object.__setattr__(self, "dataset", str(self.dataset))
 
@@ -321,6 +322,14 @@ def _train(task: TrainingTask, out: Path, progress: bool, resume: bool, log, on_
     # and from the checkpoint on a resumed one, so a run is a function of its configuration
     torch.manual_seed(_derived(config.seed, "global"))
     train_data, val_data = task.data()
+    for label, data in (("training", train_data), ("validation", val_data)):
+        for t in data if isinstance(data, (tuple, list)) else (data,):
+            if (
+                isinstance(t, torch.Tensor)
+                and t.is_floating_point() | t.is_complex()
+                and not bool(torch.isfinite(t).all())
+            ):
+                raise ValueError(f"the {label} data of {task.label} hold non-finite values (NaN or inf)")
     model = task.build_model().to(device)
     stages = task.stages()
     layout = [_stage_layout(s) for s in stages]
@@ -336,7 +345,14 @@ def _train(task: TrainingTask, out: Path, progress: bool, resume: bool, log, on_
     start_epoch, opt_state, sched_state, ck_stage = 0, None, None, None
     resumed = resume and ckpt_path.exists()
     if resumed:
-        ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        try:
+            ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+            ck["config"], ck["epoch"], ck["model"]  # noqa: B018 - the keys every checkpoint has
+        except Exception as e:  # noqa: BLE001 - a damaged or foreign file
+            raise ValueError(
+                f"checkpoint {ckpt_path} is unreadable ({type(e).__name__}); delete it or start afresh with "
+                "resume=False (--no-resume)"
+            ) from None
         diffs = _mismatch(ck["config"], cfg)
         if diffs:
             raise ValueError(
@@ -446,6 +462,11 @@ def _train(task: TrainingTask, out: Path, progress: bool, resume: bool, log, on_
             for b in range(nb):
                 idx = perm[b * config.batch_size : (b + 1) * config.batch_size]
                 loss, per_sample = task.loss(model, _take(train_data, idx))
+                if not bool(torch.isfinite(loss)):
+                    raise FloatingPointError(
+                        f"{task.label}: the loss became {float(loss.detach())} at epoch {epoch}, batch {b + 1}; training "
+                        f"diverged (lower the learning rate; the checkpoint of epoch {epoch - 1} is kept)"
+                    )
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
