@@ -5,7 +5,6 @@ is a single ``error: ...`` line naming the parameter or file, and that no traceb
 """
 
 import csv
-import json
 import shutil
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from typer.testing import CliRunner
 
 from beamlearn.cli import build_app
 from beamlearn.evaluate import evaluate
-from beamlearn.learned import TrainConfig, TrainingTask, load_model, train
+from beamlearn.learned import TrainConfig, TrainingTask, train
 from beamlearn.scenarios import get_scenario
 from beamlearn.systems.unfolded_pga import UnfoldedPGAConfig, UnfoldedPGATask
 

@@ -464,8 +464,8 @@ def _train(task: TrainingTask, out: Path, progress: bool, resume: bool, log, on_
                 loss, per_sample = task.loss(model, _take(train_data, idx))
                 if not bool(torch.isfinite(loss)):
                     raise FloatingPointError(
-                        f"{task.label}: the loss became {float(loss.detach())} at epoch {epoch}, batch {b + 1}; training "
-                        f"diverged (lower the learning rate; the checkpoint of epoch {epoch - 1} is kept)"
+                        f"{task.label}: the loss became {float(loss.detach())} at epoch {epoch}, batch {b + 1}; "
+                        f"training diverged (lower the learning rate; the checkpoint of epoch {epoch - 1} is kept)"
                     )
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
