@@ -41,13 +41,19 @@ def per_user_product(h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 
 def gram_cholesky(g: torch.Tensor, shift=0.0) -> torch.Tensor:
-    """Lower Cholesky factor of ``g + (shift + 10 eps tr(g) + sqrt(tiny)) I`` for a Hermitian PSD Gram
-    matrix ``g`` ``[..., M, M]``: the tiny relative loading keeps rank-deficient (even all-zero) Gram
-    matrices factorisable and changes a well-conditioned solve only at rounding level. ``shift`` (a float
-    or a real tensor ``[...]``) adds an explicit regularisation such as RZF's ``alpha``."""
+    """Lower Cholesky factor of ``g + (shift + 10 eps tr(g)) I`` for a Hermitian PSD Gram matrix ``g``
+    ``[..., M, M]``: the tiny relative loading keeps rank-deficient Gram matrices factorisable and changes a
+    well-conditioned solve only at rounding level. ``shift`` (a float or a real tensor ``[...]``) adds an
+    explicit regularisation such as RZF's ``alpha``.
+
+    The loading is purely relative (no absolute floor), so the factor of ``c^2 g`` is ``c`` times the
+    factor of ``g`` for any scale ``c`` representable in the dtype: solves are scale-invariant. Where the
+    whole loading is zero (an all-zero ``g`` and no shift, or a trace that underflows) the loading is 1
+    instead; any positive value gives the same (zero) precoder rows there.
+    """
     m = g.shape[-1]
     tr = torch.diagonal(g, dim1=-2, dim2=-1).real.sum(-1)
     load = torch.as_tensor(shift, dtype=tr.dtype, device=g.device) + 10 * torch.finfo(tr.dtype).eps * tr
-    load = load + torch.finfo(tr.dtype).tiny ** 0.5
+    load = torch.where(load > 0, load, torch.ones_like(load))
     l, _ = torch.linalg.cholesky_ex(g + load[..., None, None] * torch.eye(m, dtype=g.dtype, device=g.device))
     return l

@@ -26,16 +26,17 @@ __all__ = [
 def project_unit_modulus(f: torch.Tensor, modulus: float = 1.0) -> torch.Tensor:
     """Closest matrix with entries of modulus ``modulus``: ``modulus * f / |f|`` element-wise.
 
-    Zero entries (whose phase is undefined) map to ``modulus`` (phase 0) instead of NaN. Computed as
-    ``f * rsqrt(re^2 + im^2)``, without a complex ``abs`` or division (this projection runs after
-    every analog step of PGA-type algorithms).
+    Zero entries (whose phase is undefined) map to ``modulus`` (phase 0) instead of NaN; NaN entries stay
+    NaN (a diverged iterate, e.g. from a NaN step size, must not turn into a plausible unit-modulus
+    matrix). Computed as ``f * rsqrt(re^2 + im^2)``, without a complex ``abs`` or division (this
+    projection runs after every analog step of PGA-type algorithms).
     """
     m2 = abs2(f)
-    nz = m2 > 0
-    inv = torch.rsqrt(torch.where(nz, m2, torch.ones_like(m2)))
+    zero = m2 == 0  # False for NaN
+    inv = torch.rsqrt(torch.where(zero, torch.ones_like(m2), m2))
     if modulus != 1.0:
         inv = inv * modulus
-    return torch.where(nz, f * inv, torch.full_like(f, modulus))
+    return torch.where(zero, torch.full_like(f, modulus), f * inv)
 
 
 def quantize_phase(f: torch.Tensor, bits: int, modulus: float = 1.0, offset: float = 0.0) -> torch.Tensor:

@@ -10,8 +10,9 @@
 All take single-antenna users ``h`` ``[..., K, N]`` (rows ``h_k^H``), need ``K <= num_rf_chains <= N``,
 and return ``Beamformers(precoder=F @ W, analog=F, digital=W)`` with ``|F_nm| = 1`` and
 ``||F W||_F^2 = P`` (W rescaled with :func:`beamlearn.constraints.normalize_hybrid_power`). MO-AltMin
-starts from random phases drawn from a generator seeded with ``seed`` on the channel's device, so a
-method gives the same result on every call (``seed=None``: the global RNG).
+starts from one ``[N, N_RF]`` matrix of random phases, shared by every channel and drawn from a generator
+seeded with ``seed`` on the channel's device, so a method gives the same result for a channel on every
+call, whatever the batch it is in (``seed=None``: the global RNG, a new start on every call).
 """
 
 from __future__ import annotations

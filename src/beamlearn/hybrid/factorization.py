@@ -118,12 +118,13 @@ def mo_altmin(
 ):
     """MO-AltMin hybrid factorisation (Yu et al. 2016): ``min ||X - F W||_F^2`` s.t. ``|F_nm| = 1``.
 
-    Starting from random phases, each outer iteration runs ``inner_iterations`` Riemannian
-    conjugate-gradient steps on F with W fixed (Euclidean gradient ``-2 (X - F W) W^H``, Riemannian
-    gradient ``G - Re(G conj(F)) F``, Polak-Ribiere+, transport by projection, batched Armijo
-    backtracking, retraction ``F / |F|``) and then sets ``W = F^+ X`` (least squares). The residual never
-    increases: the CG only accepts Armijo steps, and a least-squares update is kept only if its
-    computed residual is not larger (a guard against rounding; in exact arithmetic LS is optimal).
+    Starting from random phases (the same for every channel), each outer iteration runs
+    ``inner_iterations`` Riemannian conjugate-gradient steps on F with W fixed (Euclidean gradient
+    ``-2 (X - F W) W^H``, Riemannian gradient ``G - Re(G conj(F)) F``, Polak-Ribiere+, transport by
+    projection, batched Armijo backtracking, retraction ``F / |F|``) and then sets ``W = F^+ X`` (least
+    squares). The residual never increases: the CG only accepts Armijo steps, and a least-squares update
+    is kept only if its computed residual is not larger (a guard against rounding; in exact arithmetic LS
+    is optimal).
 
     Args:
         x: fully digital precoder ``[..., N, S]``.
@@ -137,8 +138,10 @@ def mo_altmin(
             ``alpha0`` minimises the cost along the direction before retraction (Manopt starts from a
             fixed guess instead).
         armijo: sufficient-decrease constant.
-        init: initial analog precoder ``[..., N, N_RF]`` (projected to unit modulus); default random
-            phases drawn with ``generator``.
+        init: initial analog precoder ``[..., N, N_RF]`` (projected to unit modulus); default: one
+            ``[N, N_RF]`` matrix of random phases drawn with ``generator`` (in float64, then cast) and
+            shared by every channel of the batch, so each channel's result is independent of the batch
+            it is computed in.
         return_history: also return the residuals ``||X - F W||_F^2`` ``[..., outer_iterations + 1]``
             (index 0: random F with its LS W).
 
@@ -155,8 +158,10 @@ def mo_altmin(
     line_search_trials = check_int("line_search_trials", line_search_trials, 1, 60)
     armijo = check_real("armijo", armijo, 0, 1, open_lower=True, open_upper=True)
     if init is None:
-        phase = torch.rand(*x.shape[:-2], n, m, generator=generator, dtype=x.real.dtype, device=x.device)
-        f = torch.polar(torch.ones_like(phase), 2 * math.pi * phase)
+        # one [N, N_RF] draw shared by every channel of the batch, so that the result for a channel does not
+        # depend on how the channels are batched (and complex64 and complex128 start from the same phases)
+        phase = torch.rand(n, m, generator=generator, dtype=torch.float64, device=x.device)
+        f = torch.polar(torch.ones_like(phase), 2 * math.pi * phase).to(x.dtype).expand(*x.shape[:-2], n, m)
     else:
         if init.shape[-2:] != (n, m):
             raise ValueError(f"init must be [..., N={n}, num_rf_chains={m}], got {tuple(init.shape)}")

@@ -147,7 +147,8 @@ def pga_init(
 
     * ``F0 = exp(j angle(H^H))`` ``[..., N, M]``, i.e. ``[F0]_{nm} = exp(+j angle([h_m]_n))`` so that
       ``h_m^H f_m = sum_n |h_{m,n}|`` (zero entries get phase 0). For ``M > K`` the extra ``M - K``
-      columns have i.i.d. uniform random phases (drawn from ``generator``); ``M < K`` is an error.
+      columns have i.i.d. uniform random phases (one ``[N, M-K]`` draw from ``generator``, shared by every
+      channel of the batch); ``M < K`` is an error.
     * ``W0 = F0^+ X_ZF`` with ``F0^+ = (F0^H F0)^{-1} F0^H`` and ``X_ZF = H^H (H H^H)^{-1}`` (both by
       Cholesky), then scaled so that ``||F0 W0||_F^2 = P``.
 
@@ -167,10 +168,12 @@ def pga_init(
         )
     f0 = project_unit_modulus(h.mH)  # [..., N, K]
     if m > k:
-        shape = (*h.shape[:-2], n, m - k)
-        phase = 2 * math.pi * torch.rand(shape, generator=generator, dtype=h.real.dtype, device=h.device)
-        f0 = torch.cat([f0, torch.polar(torch.ones_like(phase), phase)], dim=-1)
-    x_zf = _gram_solve(h, 0.0)  # H^H (H H^H)^{-1}, Cholesky in user space (guarded)
+        # one [N, M-K] draw shared by every channel of the batch, so that a channel's result does not depend on
+        # how the channels are batched (and complex64 and complex128 start from the same phases)
+        phase = 2 * math.pi * torch.rand(n, m - k, generator=generator, dtype=torch.float64, device=h.device)
+        extra = torch.polar(torch.ones_like(phase), phase).to(h.dtype).expand(*h.shape[:-2], n, m - k)
+        f0 = torch.cat([f0, extra], dim=-1)
+    x_zf = _gram_solve(h, 0.0)  # a positive multiple of H^H (H H^H)^{-1} (user-space Cholesky, guarded)
     l = gram_cholesky(f0.mH @ f0)  # [..., M, M], rank-guarded
     w0 = torch.cholesky_solve(f0.mH @ x_zf, l)  # F0^+ X_ZF
     return f0, _rescale_power(f0, w0, _sqrt_power(power, h))

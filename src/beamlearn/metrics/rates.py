@@ -91,14 +91,50 @@ def stream_sinr(h: torch.Tensor, x: torch.Tensor, noise_var, combiner: torch.Ten
         combiner = mmse_combiner(h, x, noise_var)
     if combiner.shape[-1] != ns or combiner.shape[-2] != h.shape[-2]:
         raise ValueError(f"combiner must be [..., K, Nr={h.shape[-2]}, Ns={ns}], got {tuple(combiner.shape)}")
+    combiner = _unit_columns(combiner)  # the SINR does not depend on the scale of a combiner
     g = abs2(combiner.mH @ per_user_product(h, x))  # [..., K, Ns, K*Ns]
     idx = torch.arange(k * ns, device=h.device).view(k, ns)
     s = torch.gather(g, -1, idx[..., None].expand(*g.shape[:-1], 1)).squeeze(-1)
     n = _noise(noise_var, g)
     if n.dim():
         n = n[..., None, None]
-    noise = n * abs2(combiner).sum(-2)  # [..., K, Ns]
-    return s / (g.sum(-1) - s + noise)
+    c2 = abs2(combiner).sum(-2)  # [..., K, Ns]: 1, or 0 for a zero combiner
+    sinr_ = s / (g.sum(-1) - s + n * c2)
+    # a zero combiner (a stream that is not served, e.g. WMMSE's MMSE receiver of a user it switched off)
+    # detects nothing: SINR 0, not 0/0
+    return torch.where(c2 > 0, sinr_, torch.zeros_like(sinr_))
+
+
+def _orthonormal_columns(c: torch.Tensor) -> torch.Tensor:
+    """An orthonormal basis of the columns of each combiner ``[..., K, Nr, Ns]`` by modified Gram-Schmidt,
+    column by column; a column whose part orthogonal to the previous ones is below ``sqrt(eps)`` of its norm
+    (zero, or dependent up to rounding) becomes zero."""
+    c = _unit_columns(c)
+    tol = torch.finfo(c.real.dtype).eps ** 0.5
+    cols = []
+    for j in range(c.shape[-1]):
+        v = c[..., j]  # [..., K, Nr], unit or zero
+        for q in cols:
+            v = v - q * (q.conj() * v).sum(-1, keepdim=True)
+        nrm = torch.sqrt(abs2(v).sum(-1, keepdim=True))
+        keep = nrm > tol
+        cols.append(torch.where(keep, v / torch.where(keep, nrm, torch.ones_like(nrm)), torch.zeros_like(v)))
+    return torch.stack(cols, -1)
+
+
+def _unit_columns(c: torch.Tensor) -> torch.Tensor:
+    """Combiners ``[..., K, Nr, Ns]`` with every column scaled to unit norm (zero columns stay zero).
+
+    Scaled by the largest real or imaginary part first, so that columns of subnormal numbers (the
+    combiners of streams an iterative method has switched off) are normalised too instead of
+    underflowing to a 0/0 SINR.
+    """
+    r = torch.view_as_real(c.resolve_conj())  # [..., K, Nr, Ns, 2]
+    top = r.abs().amax(dim=(-3, -1))  # [..., K, Ns]
+    # real division (the reciprocal of the smallest subnormals overflows, and complex division by them is 0/0)
+    c = torch.view_as_complex(r / torch.where(top > 0, top, torch.ones_like(top))[..., None, :, None])
+    nrm = torch.sqrt(abs2(c).sum(-2))  # 0, or in [1, sqrt(2 Nr)]
+    return c / torch.where(nrm > 0, nrm, torch.ones_like(nrm))[..., None, :]
 
 
 def mmse_combiner(h: torch.Tensor, x: torch.Tensor, noise_var) -> torch.Tensor:
@@ -142,7 +178,10 @@ def user_rates(
     * ``form="logdet"``: ``log2 det(I + C^H H_k X_k X_k^H H_k^H C (C^H R_k C)^{-1})`` with ``R_k`` the
       interference-plus-noise covariance; ``combiner=None`` means no combining (``C = I``: the rate of
       an optimal, joint receiver at user k). For a single stream, or precoders that diagonalise each
-      user's whitened channel, the two forms agree; in general ``sinr <= logdet``.
+      user's whitened channel, the two forms agree; in general ``sinr <= logdet``. With zero or linearly
+      dependent combiner columns (up to ``sqrt(eps)``) it is the rate of the space the columns span.
+
+    A zero combiner column detects nothing (SINR 0); neither form depends on the scale of a column.
     """
     _check(h, x)
     check_one_of("form", form, _FORMS)
@@ -163,8 +202,15 @@ def user_rates(
     r_all = hx @ hx.mH + n * eye
     r_int = hx_int @ hx_int.mH + n * eye
     if combiner is not None:
-        r_all = combiner.mH @ r_all @ combiner
-        r_int = combiner.mH @ r_int @ combiner
+        # the rate is that of the space spanned by each user's combiner columns (it does not change when C is
+        # replaced by C T, T invertible), so C is replaced by an orthonormal basis of its columns; columns that
+        # are zero or (numerically) dependent on the previous ones, e.g. WMMSE's receivers of streams it has
+        # switched off or of more streams than the channel's rank, would make both matrices singular: they
+        # get a unit diagonal in both, adding log 1 = 0
+        c = _orthonormal_columns(combiner)
+        unused = torch.diag_embed((abs2(c).sum(-2) == 0).to(r_all.real.dtype)).to(r_all.dtype)
+        r_all = c.mH @ r_all @ c + unused
+        r_int = c.mH @ r_int @ c + unused
     return (_logdet_hpd(r_all) - _logdet_hpd(r_int)) / math.log(2)
 
 

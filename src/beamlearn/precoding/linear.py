@@ -28,18 +28,32 @@ def _stack(h: torch.Tensor) -> torch.Tensor:
 
 
 def _gram_solve(h: torch.Tensor, alpha) -> torch.Tensor:
-    """``H^H (H H^H + alpha I)^{-1}`` by Cholesky in user space (K x K), guarded for rank deficiency."""
+    """A positive multiple (one per channel) of ``H^H (H H^H + alpha I)^{-1}``, see :func:`_gram_solve_rows`."""
     return _gram_solve_rows(h, alpha).mH
 
 
 def _gram_solve_rows(h: torch.Tensor, alpha) -> torch.Tensor:
-    """``Y = (H H^H + alpha I)^{-1} H`` ``[..., K, N]``, the conjugate transpose of the precoder."""
+    """``c Y`` with ``Y = (H H^H + alpha I)^{-1} H`` ``[..., K, N]`` (the conjugate transpose of the precoder)
+    and ``c = sqrt(tr(H H^H) / K) > 0`` a scale per channel, by Cholesky in user space (K x K), guarded for
+    rank deficiency.
+
+    Only the direction of the result is used (every caller normalises the power), so the channel is
+    scaled to unit mean row norm first: ``c Y = (G' + alpha' I)^{-1} H / c`` with ``G' = H H^H / c^2``
+    and ``alpha' = alpha / c^2``. Its entries are then of order one whatever the scale of ``h`` (``Y``
+    itself is ``1/|h|`` and, on rank-deficient channels, ``1/(eps |h|)``, whose square overflows complex64
+    for small channels), and the result depends on the scale of ``h`` and ``alpha`` only through
+    ``alpha / |h|^2``: ZF and RZF are scale-invariant. An all-zero channel gives zero rows.
+    """
     k = h.shape[-2]
-    l = gram_cholesky(h @ h.mH, alpha)  # guarded for rank-deficient (and all-zero) channels
-    # user space: Z = (H H^H + a I)^{-1} by a K x K Cholesky solve, then X = H^H Z = (Z H)^H. Solving with
+    g = h @ h.mH
+    c2 = torch.diagonal(g, dim1=-2, dim2=-1).real.sum(-1) / k  # [...]
+    c2 = torch.where(c2 > 0, c2, torch.ones_like(c2))  # all-zero channel: any scale
+    a = torch.as_tensor(alpha, dtype=c2.dtype, device=h.device) / c2
+    l = gram_cholesky(g / c2[..., None, None], a)  # guarded for rank-deficient (and all-zero) channels
+    # user space: Z = (G' + a' I)^{-1} by a K x K Cholesky solve, then X = H^H Z = (Z H)^H. Solving with
     # the N columns of H as right-hand sides instead was 3x slower on the CPU at N=256, K=16
     eye = torch.eye(k, dtype=h.dtype, device=h.device).expand_as(l)
-    z = torch.cholesky_solve(eye, l)
+    z = torch.cholesky_solve(eye, l) * torch.rsqrt(c2)[..., None, None]
     return z @ h
 
 

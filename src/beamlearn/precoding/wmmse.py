@@ -11,10 +11,23 @@ The transmit update is computed in user space: with ``G`` the stacked rows ``U_j
 (``[K*Ns, N]``) and ``M = blockdiag(E_j / alpha_j)``, the push-through identity gives
 ``V(mu) = G^H (G G^H + mu M)^{-1}``, a ``K*Ns x K*Ns`` Hermitian positive-definite solve. The Lagrange
 multiplier ``mu >= 0`` is the smallest value with ``||V(mu)||_F^2 <= P``; it is found for every channel at
-once by a fixed number of Newton (default) or geometric bisection steps inside ``[mu_lo, mu_hi]`` with
-the provable upper bound ``mu_hi = sqrt(tr(G G^H) / P) * max_k(alpha_k tr W_k)`` (from
-``lambda_min(E_k) >= 1 / tr(W_k)``), with no per-sample loop and no host synchronisation. When ``mu > 0``
-the result is rescaled to exactly ``||V||_F^2 = P`` (the optimum meets the power constraint with equality).
+once by a fixed number of safeguarded Newton (default) or geometric bisection steps inside
+``[mu_lo, mu_hi]`` with the provable upper bound ``mu_hi = sqrt(tr(G G^H) / P) * max_k(alpha_k tr W_k)``
+(from ``lambda_min(E_k) >= 1 / tr(W_k)``), with no per-sample loop and no host synchronisation.
+
+Rank-deficient ``G G^H`` (coincident users, K*Ns > N, users switched off): ``mu_lo`` is the smallest
+multiplier at which ``G G^H + mu M`` is numerically positive definite (``10 eps tr(M^-1 G G^H)``, at least
+``1e-12 mu_hi``), and the power is computed as ``||R Z||_F^2`` from the triangular factor ``R`` of
+``G^H = Q R`` (one QR per iteration), not as ``tr(Z G G^H Z)``, which is rounding noise along the null
+space of ``G G^H`` at small ``mu``. When ``mu > 0`` the V-step result is rescaled to exactly
+``||V||_F^2 = P`` (the optimum meets the power constraint with equality); when ``mu = 0`` is optimal (a
+low-power start, some rank-deficient channels) it keeps less power, as in Shi et al., but the returned
+precoder is always scaled to ``||V||_F^2 = P``, which raises every user's SINR. The MMSE weights are
+computed from the interference-plus-noise covariance (``W_k = I + own^H R_k^-1 own``), not as
+``(I - U^H H V)^-1``, which cancels to rounding noise at high SINR in complex64.
+
+In complex64 the multiplier cannot be resolved below ``mu_lo ~ 1e-6 tr(M^-1 G G^H)``; at very high SNR
+(about 60 dB) with K*Ns > N the V-step is then regularised and the rate stays below the complex128 one.
 """
 
 from __future__ import annotations
@@ -24,7 +37,7 @@ from collections.abc import Sequence
 
 import torch
 
-from .._ops import abs2, per_user_product
+from .._ops import abs2, per_user_product, sq_norm
 from .._validation import check_int, check_one_of, check_power
 from ..constraints import normalize_power
 from ..interface import Beamformers, BeamformingMethod, user_channels
@@ -92,10 +105,11 @@ def wmmse(
         init: ``"rzf"``, ``"mrt"``, ``"zf"``, ``"random"``, an initial precoder tensor, or a sequence
             of names: each is run and the best final weighted sum rate is kept per channel.
         mu_search: how the multiplier is found, with a fixed step count: ``"newton"`` (default: Newton
-            on the secular function ``1/sqrt(p(mu))``, monotone from the left, quadratic near the root;
-            12 steps) or ``"bisection"`` (geometric bisection of a bracket spanning a factor 1e12;
-            relative error of mu about ``27.6 / 2^s``, 32 steps). Either way the result is rescaled to
-            exactly ``||V||_F^2 = P`` when ``mu > 0``.
+            on the secular function ``1/sqrt(p(mu))``, quadratic near the root, safeguarded by the bracket
+            ``p(lo) > P >= p(hi)``: a step leaving it is replaced by the bracket's geometric midpoint;
+            12 steps) or ``"bisection"`` (geometric bisection of the bracket, which spans a factor of at
+            most 1e12; relative error of mu at most about ``27.6 / 2^s``, 32 steps). Either way the
+            returned precoder has exactly ``||V||_F^2 = P``.
         mu_steps: number of search steps (default 12 for Newton, 32 for bisection).
         return_history: also return the weighted sum rate (log-det form, bit/s/Hz) of the iterates
             ``[..., iterations + 1]`` (index 0 is the initial point).
@@ -164,29 +178,42 @@ def wmmse(
     eye_r = torch.eye(nr, dtype=hm.dtype, device=hm.device)
     eye_s = torch.eye(ns, dtype=hm.dtype, device=hm.device)
     idx = torch.arange(k * ns, device=hm.device).view(k, ns)
+    own_cols = (idx.flatten() // ns == torch.arange(k, device=hm.device)[:, None])[:, None, :]  # [K, 1, K*Ns]
     s2_b = s2[..., None, None, None] if s2.dim() else s2
     p_b = p
     history = []
 
     scalar = nr == 1 and ns == 1 and not _force_general
+    offdiag = 1 - torch.eye(k, dtype=rdtype, device=hm.device)
 
     def receivers(v):
         if scalar:  # single-antenna users, one stream: every K x K block below is a scalar
             a = hm.squeeze(-2) @ v  # [..., K, K], a[k, j] = h_k^H v_j
             own = torch.diagonal(a, dim1=-2, dim2=-1)
-            tot = abs2(a).sum(-1) + (s2[..., None] if s2.dim() else s2)
+            pa = abs2(a)
+            # interference plus noise summed directly (not as total minus own power, and the MSE not as
+            # 1 - |own|^2 / total): at high SINR those differences cancel to rounding noise in complex64
+            inn = (pa * offdiag).sum(-1) + (s2[..., None] if s2.dim() else s2)
+            tot = inn + torch.diagonal(pa, dim1=-2, dim2=-1)
             u = (own / tot)[..., None, None]  # MMSE receive gains
-            e = (1 - abs2(own) / tot).clamp_min(torch.finfo(rdtype).tiny)  # MSE = 1/(1+SINR)
-            rate = -(alpha * torch.log(e)).sum(-1) / math.log(2)
+            e = (inn / tot).clamp_min(torch.finfo(rdtype).tiny)  # MSE = 1/(1+SINR)
+            rate = (alpha * torch.log(tot / inn)).sum(-1) / math.log(2)
             e = e.to(hm.dtype)[..., None, None]
             return u, e, 1 / e, rate
         hv = per_user_product(hm, v)  # [..., K, Nr, K*Ns]
         own = torch.gather(hv, -1, idx[:, None, :].expand(*hv.shape[:-1], ns))  # [..., K, Nr, Ns]
-        u, _ = _chol_solve(hv @ hv.mH + s2_b * eye_r, own)  # MMSE receivers
-        e = eye_s - u.mH @ own  # [..., K, Ns, Ns]
+        # from the interference-plus-noise covariance R_k (own streams left out), without cancellation:
+        # W_k = E_k^{-1} = I + own^H R_k^{-1} own (>= I), and the MMSE receiver U_k = R_k^{-1} own E_k
+        # (push-through). E_k = I - U_k^H own instead cancels to rounding noise (and loses definiteness) at
+        # high SINR in complex64
+        hv_int = hv.masked_fill(own_cols, 0)
+        s_int, _ = _chol_solve(hv_int @ hv_int.mH + s2_b * eye_r, own)  # R_k^{-1} own
+        w = eye_s + own.mH @ s_int
+        w = 0.5 * (w + w.mH)
+        e, lw = _chol_solve(w, eye_s.expand_as(w))  # E = W^{-1}
         e = 0.5 * (e + e.mH)
-        w, le = _chol_solve(e, eye_s.expand_as(e))  # W = E^{-1}
-        rate = -(alpha * _logdet_from_chol(le)).sum(-1) / math.log(2)  # weighted sum rate of v
+        u = s_int @ e  # MMSE receivers
+        rate = (alpha * _logdet_from_chol(lw)).sum(-1) / math.log(2)  # weighted sum rate of v
         return u, e, w, rate
 
     for _ in range(iterations):
@@ -200,30 +227,53 @@ def wmmse(
         tr_w = torch.diagonal(w, dim1=-2, dim2=-1).real.sum(-1)  # [..., K]
         mu_hi = torch.sqrt(tr_t / p_b) * (alpha * tr_w).amax(-1)
         mu_hi = mu_hi.clamp_min(torch.finfo(rdtype).tiny ** 0.5)  # all-zero channels: keep T + mu M PD
-        mu_lo = mu_hi * 1e-12
+        # T is singular when users (nearly) coincide or K*Ns > N; T + mu M is then numerically positive
+        # definite only if mu M is above the rounding level of T. Relative to M (Cholesky is insensitive to
+        # the scaling by M^(-1/2)) that is mu >= 10 eps tr(M^-1 T) = 10 eps sum_k alpha_k tr(W_k T_kk), the
+        # loading of gram_cholesky for M^(-1/2) T M^(-1/2); it is ~1e-14 mu_hi in complex128 (so the
+        # factor 1e-12 decides there), ~1e-6 mu_hi in complex64.
+        t_kk = _diag_blocks(t, k, ns)  # [..., K, Ns, Ns]
+        tr_mt = ((w @ t_kk).diagonal(dim1=-2, dim2=-1).real.sum(-1) * alpha).sum(-1)
+        mu_lo = torch.maximum(mu_hi * 1e-12, 10 * torch.finfo(rdtype).eps * tr_mt).clamp_max(mu_hi)
 
         eye_t = torch.eye(k * ns, dtype=t.dtype, device=t.device).expand_as(t)
 
-        # power_at is only called within this iteration, so it reads this iteration's t, m and eye_t
+        # The power ||V||_F^2 = ||G^H Z||_F^2 = ||R Z||_F^2 with R the triangular factor of G^H = Q R, not
+        # tr(Z T Z): where T is (nearly) singular, Z is of order 1/mu along T's null space, which G^H (and R)
+        # annihilate to rounding relative to |G| but the computed T only relative to |T|, so tr(Z T Z) would
+        # carry an error eps |T| / mu^2 (far above P in complex64) and misplace mu. One QR per iteration
+        # keeps the search in user space (K*Ns x K*Ns).
+        r = _r_factor(g)  # [..., min(N, K*Ns), K*Ns]
+
+        # power_at is only called within this iteration, so it reads this iteration's r, t and m
         def power_at(mu, deriv=False):
             z, _ = _chol_solve(t + mu[..., None, None] * m, eye_t)  # noqa: B023 - Z = (T + mu M)^{-1}, Hermitian
-            a = z @ t @ z  # noqa: B023
-            pw = a.diagonal(dim1=-2, dim2=-1).real.sum(-1)  # ||G^H Z||_F^2 = tr(Z T Z)
+            rz = r @ z  # noqa: B023
+            pw = sq_norm(rz, 2)
             if not deriv:
                 return pw, z, None
-            dp = -2 * (a @ m @ z).diagonal(dim1=-2, dim2=-1).real.sum(-1)  # noqa: B023 - d/dmu tr(Z T Z)
+            # d/dmu tr(Z T Z) = -2 Re tr(Z T Z M Z) = -2 Re <RZ, RZ M Z> (Frobenius inner product)
+            dp = -2 * (torch.view_as_real(rz) * torch.view_as_real(rz @ (m @ z))).flatten(-3).sum(-1)  # noqa: B023
             return pw, z, dp
 
         p_lo, z_lo, _ = power_at(mu_lo)
         feasible0 = p_lo <= p_b
         if mu_search == "newton":
-            # Newton on the concave secular function 1/sqrt(p(mu)) - 1/sqrt(P) (as for trust-region
-            # subproblems): started left of the root it increases monotonically to it, never past it.
-            mu = mu_lo
+            # Newton on the secular function 1/sqrt(p(mu)) - 1/sqrt(P), safeguarded by the bracket
+            # [lo, hi] with p(lo) > P >= p(hi): the function is concave for M = I (trust-region
+            # subproblems) but not for a general M, where an unguarded step can overshoot the root (and
+            # near a singular T its derivative is inaccurate at the smallest mu); a step that leaves the
+            # bracket is replaced by its geometric midpoint.
+            lo, hi, mu = mu_lo, mu_hi, mu_lo
             for _ in range(mu_steps):
                 pm, _, dp = power_at(mu, deriv=True)
+                above = pm > p_b
+                lo = torch.where(above, mu, lo)
+                hi = torch.where(above, hi, mu)
                 step = 2 * pm * (1 - torch.sqrt(pm / p_b)) / torch.where(dp < 0, dp, -torch.ones_like(dp))
-                mu = torch.where(pm > p_b, (mu + step).clamp(mu_lo, mu_hi), mu)
+                cand = mu + step
+                inside = (cand >= lo) & (cand <= hi) & torch.isfinite(cand)
+                mu = torch.where(inside, cand, torch.sqrt(lo * hi))
         else:
             lo, hi = torch.log(mu_lo), torch.log(mu_hi)
             for _ in range(mu_steps):
@@ -234,11 +284,12 @@ def wmmse(
                 hi = torch.where(above, hi, mid)
             mu = torch.exp(hi)
         _, z_mu, _ = power_at(mu)
-        z = torch.where(feasible0[..., None, None], z_lo, z_mu)
-        v = g.mH @ z
-        v_scaled = normalize_power(v, p)
-        v = torch.where(feasible0[..., None, None], v, v_scaled)
+        v = g.mH @ torch.where(feasible0[..., None, None], z_lo, z_mu)
+        v = torch.where(feasible0[..., None, None], v, normalize_power(v, p))  # mu > 0: exactly on the sphere
 
+    # The V-step keeps less than P when mu = 0 is optimal (e.g. a low-power start, some rank-deficient
+    # channels); the result is returned at full power all the same, which raises every user's SINR
+    v = normalize_power(v, p)
     u, e, w, rate = receivers(v)
     if return_history:
         history.append(rate)
@@ -255,6 +306,31 @@ def _blockdiag(blocks: torch.Tensor) -> torch.Tensor:
     ar = torch.arange(k, device=blocks.device)
     out[..., ar, :, ar, :] = blocks.movedim(-3, 0)  # advanced indices go first: [K, ..., Ns, Ns]
     return out.reshape(*blocks.shape[:-3], k * ns, k * ns)
+
+
+def _r_factor(g: torch.Tensor) -> torch.Tensor:
+    """The triangular factor ``R`` of ``G^H = Q R`` (``G`` ``[..., M, N]``): ``R^H R = G G^H``, to rounding
+    relative to ``|G|`` (not ``|G|^2``, as a factor of the computed ``G G^H`` would be).
+
+    Householder QR of ``G^H`` scaled to a unit largest row, with rows below ``eps`` of it set to zero (a
+    change within the QR's own backward error): LAPACK's Householder reflections can return inf/NaN on a
+    column of subnormal numbers, such as the row of a user whose receive gain WMMSE has driven to zero.
+    """
+    rdtype = g.real.dtype
+    rows = abs2(g).sum(-1)  # [..., M] squared row norms
+    top = rows.amax(-1, keepdim=True)
+    top = torch.where(top > 0, top, torch.ones_like(top))
+    scale = torch.sqrt(top)
+    keep = rows > torch.finfo(rdtype).eps ** 2 * top
+    g = g * torch.where(keep, 1 / scale, torch.zeros_like(rows))[..., None]
+    return torch.linalg.qr(g.mH, mode="r")[1] * scale[..., None]
+
+
+def _diag_blocks(a: torch.Tensor, k: int, ns: int) -> torch.Tensor:
+    """``[..., K*Ns, K*Ns] -> [..., K, Ns, Ns]``: the diagonal blocks."""
+    b = a.unflatten(-1, (k, ns)).unflatten(-3, (k, ns))  # [..., K, Ns, K, Ns]
+    ar = torch.arange(k, device=a.device)
+    return b[..., ar, :, ar, :].movedim(0, -3)  # advanced indices go first: [K, ..., Ns, Ns]
 
 
 def _select(tensors, best):
