@@ -36,6 +36,30 @@ def one_line_error(res, *words):
         assert w in lines[0], (w, lines[0])
 
 
+def train_tiny(out):
+    """An untrained one-layer unfolded-PGA model (N=32, K=4) in ``out/model.blm``."""
+    res = cli(
+        "train",
+        "unfolded-pga",
+        "--out",
+        out,
+        "--snr-db",
+        "10",
+        "--epochs",
+        "0",
+        "--layers",
+        "1",
+        "--inner-steps",
+        "1",
+        "--train-channels",
+        "10",
+        "--val-channels",
+        "5",
+        "--no-progress",
+    )
+    assert res.exit_code == 0, res.output
+
+
 def rows(path):
     return {(r["method"], float(r["snr_db"])): float(r["sum_rate_mean"]) for r in csv.DictReader(open(path))}
 
@@ -155,28 +179,7 @@ def test_item5_non_finite_channels_and_diverging_training_are_errors(tmp_path):
 
 
 def test_item9_two_models_in_folders_of_the_same_name_both_run(tmp_path):
-    assert (
-        cli(
-            "train",
-            "unfolded-pga",
-            "--out",
-            tmp_path / "a" / "run",
-            "--snr-db",
-            "10",
-            "--epochs",
-            "0",
-            "--layers",
-            "1",
-            "--inner-steps",
-            "1",
-            "--train-channels",
-            "10",
-            "--val-channels",
-            "5",
-            "--no-progress",
-        ).exit_code
-        == 0
-    )
+    train_tiny(tmp_path / "a" / "run")
     shutil.copytree(tmp_path / "a", tmp_path / "b")
     res = cli(
         *EV,
@@ -281,28 +284,7 @@ def test_bad_model_files(tmp_path):
     (tmp_path / "x.blm").write_bytes(b"BLMODEL1" + b"\0" * 50)
     one_line_error(cli(*EV, "--methods", "zf", "--model", tmp_path / "x.blm", "--out", tmp_path / "e"), "damaged")
     # a model for N=32, K=4 on N=64 channels
-    assert (
-        cli(
-            "train",
-            "unfolded-pga",
-            "--out",
-            tmp_path / "m",
-            "--snr-db",
-            "10",
-            "--epochs",
-            "0",
-            "--layers",
-            "1",
-            "--inner-steps",
-            "1",
-            "--train-channels",
-            "10",
-            "--val-channels",
-            "5",
-            "--no-progress",
-        ).exit_code
-        == 0
-    )
+    train_tiny(tmp_path / "m")
     one_line_error(
         cli(
             *EV,
