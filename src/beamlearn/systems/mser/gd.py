@@ -106,7 +106,6 @@ def mser_iteration(
     normalize_w: bool = True,
     objective: str = "ser",
     create_graph: bool = False,
-    update_f: bool = True,
 ) -> MSERState:
     """One iteration (22)-(26), or one unfolded layer (27)-(30).
 
@@ -119,7 +118,6 @@ def mser_iteration(
         objective: ``"ser"`` (the surrogate) or ``"mse"`` (sum MSE: W by its closed form, s4.10).
         create_graph: keep the graph of the gradients (training through QAM/MSE autograd gradients;
             the QPSK closed forms are differentiable as they are).
-        update_f: update theta_F (the unfolded network's last layer does it separately).
     """
     offsets = offsets or {}
 
@@ -143,8 +141,7 @@ def mser_iteration(
         state = step("theta_u", state)
         if normalize_w and objective == "ser":
             state = state._replace(w=link.normalize_combiners(state.w, state.theta_u))
-        if update_f:
-            state = step("theta_f", state)
+        state = step("theta_f", state)
     return state._replace(p=link.normalize_power(state.p, state.theta_f))
 
 
