@@ -44,6 +44,10 @@ class Beamformers:
         selection: antenna selection ``[..., N]`` (1 for an active BS antenna, 0 otherwise).
         sum_rate: set only by reference bounds not achieved by a linear precoder (the
             cooperative-receiver capacity); the sum-rate metric then reports it directly.
+        detection: how the users detect: ``None`` or ``"equalized"`` (divide by the effective gain,
+            nearest point) or ``"sign"`` (QPSK: sign of the raw combiner output, the MSER paper's
+            eq. 6; square QAM: phase-aligned gain-scaled thresholds, equal to equalized). The SER
+            metrics (:mod:`beamlearn.metrics.table`) score with it; a string, not a tensor.
     """
 
     precoder: torch.Tensor | None = None
@@ -54,6 +58,7 @@ class Beamformers:
     rx_digital: torch.Tensor | None = None
     selection: torch.Tensor | None = None
     sum_rate: torch.Tensor | None = None
+    detection: str | None = None
 
     def __post_init__(self):
         if self.precoder is None and self.analog is not None and self.digital is not None:

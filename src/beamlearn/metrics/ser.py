@@ -1,9 +1,20 @@
 """Symbol error rate of QPSK and square M-QAM: constellations, detection, analytic and Monte Carlo SER.
 
-Detection model: stream ``(k, l)`` is received as ``z = c_kl^H y_k`` and detected coherently, i.e. the
-receiver divides by its effective gain ``g = c_kl^H H_k x_kl`` and slices to the nearest constellation
-point (per-dimension decisions). Interference from the other streams is *not* treated as Gaussian: the
-exact QPSK expression averages over every combination of interfering symbols.
+Detection model: stream ``(k, l)`` is received as ``z = c_kl^H y_k``. Two detectors are offered by
+:func:`ser_conditional` and :func:`ser_monte_carlo` (keyword ``detection``):
+
+* ``"equalized"`` (the default): coherent detection, i.e. the receiver divides by its effective gain
+  ``g = c_kl^H H_k x_kl`` and slices to the nearest constellation point (per-dimension decisions);
+* ``"sign"``: the MSER paper's detector (spec s2.3, s4.9). For QPSK the per-dimension *sign* of the raw
+  combiner output, ``Re s_hat = sign(Re z)`` and ``Im s_hat = sign(Im z)`` (eq. 6, a value ``>= 0`` goes
+  to ``+``), with no division by the gain, so a gain whose phase is not a multiple of ``2 pi`` rotates
+  the constellation against the decision boundaries. For square M-QAM (M >= 16) the paper phase-aligns
+  and slices with gain-scaled thresholds ``c (F_m +- 1)``, ``c = |g|``, after rotating by ``-angle(g)``;
+  since ``Re(z e^{-j angle g}) / |g| = Re(z / g)`` that is exactly coherent detection, so ``"sign"``
+  equals ``"equalized"`` for M > 4.
+
+Interference from the other streams is *not* treated as Gaussian: the exact QPSK expression averages
+over every combination of interfering symbols.
 
 Constellations have unit average energy by default (``E|s|^2 = 1``), consistent with the power
 convention of :mod:`beamlearn.metrics.rates`.
@@ -17,11 +28,12 @@ import math
 import torch
 
 from .._ops import abs2, per_user_product
-from .._validation import check_int
+from .._validation import check_int, check_one_of
 from .rates import _check, _is_mimo, _noise, _streams
 
 __all__ = [
     "MODULATIONS",
+    "DETECTIONS",
     "qam_constellation",
     "detect_qam",
     "q_function",
@@ -32,6 +44,7 @@ __all__ = [
 ]
 
 MODULATIONS = {"qpsk": 4, "16qam": 16}
+DETECTIONS = ("equalized", "sign")
 
 
 def _order(modulation: str | int) -> int:
@@ -45,6 +58,14 @@ def _order(modulation: str | int) -> int:
     if int(math.isqrt(m)) ** 2 != m:
         raise ValueError(f"modulation order must be a perfect square (4, 16, 64, ...), got {m}")
     return m
+
+
+def _detection(detection: str, m: int) -> str:
+    """Validate ``detection`` and return the detector actually used for order ``m``: ``"sign"`` only
+    differs from ``"equalized"`` for QPSK (for M > 4 the paper's phase-aligned, gain-scaled slicer is
+    coherent detection)."""
+    check_one_of("detection", detection, DETECTIONS)
+    return "sign" if detection == "sign" and m == 4 else "equalized"
 
 
 def qam_constellation(
@@ -168,18 +189,39 @@ def ser_conditional(
     combiner: torch.Tensor | None = None,
     num_vectors: int = 256,
     generator: torch.Generator | None = None,
+    detection: str = "equalized",
 ) -> torch.Tensor:
     """Per-stream SER ``[..., K, Ns]`` of square M-QAM, exact given the transmitted symbol vector and
     averaged over ``num_vectors`` random symbol vectors per channel (the MSER spec, s9 item 37).
 
-    Given the symbols ``s`` of all ``D = K*Ns`` streams, stream ``(k, l)``'s equalised output is
-    ``z = s_kl + d + n`` with the interference offset ``d = sum_{ij != kl} (g_ij / g_kl) s_ij`` and
-    Gaussian noise of per-dimension standard deviation ``sigma ||c_kl|| / (sqrt(2) |g_kl|)``; the
+    Args:
+        h: channels ``[..., K, N]`` (single-antenna users) or ``[..., K, Nr, N]``.
+        x: precoder ``[..., N, K*Ns]`` (unit-energy symbols, so ``||x||_F^2`` is the transmit power).
+        noise_var: noise variance sigma^2 per receive antenna, float or real tensor broadcastable to
+            the batch ``[...]``.
+        modulation: ``"qpsk"``, ``"16qam"`` or a square QAM order.
+        combiner: user combiners ``[..., K, Nr, Ns]``; required for multi-antenna users (``None`` means
+            ``c = 1`` for single-antenna users).
+        num_vectors: random symbol vectors ``V`` per channel.
+        generator: draws the symbol vectors (the same seed draws the same vectors for either detector).
+        detection: ``"equalized"`` (divide by the own gain, nearest point) or ``"sign"`` (QPSK: sign of
+            the raw combiner output, the MSER paper's eq. 6; for M > 4 the same as ``"equalized"``, see
+            the module docstring).
+
+    ``"equalized"``: given the symbols ``s`` of all ``D = K*Ns`` streams, stream ``(k, l)``'s equalised
+    output is ``z = s_kl + d + n`` with the interference offset ``d = sum_{ij != kl} (g_ij / g_kl) s_ij``
+    and Gaussian noise of per-dimension standard deviation ``sigma ||c_kl|| / (sqrt(2) |g_kl|)``; the
     probability of a correct per-dimension decision is ``1 - Q((a + d)/s) - Q((a - d)/s)`` with
-    ``a`` half the level spacing (one term only at the outer levels). No Gaussian approximation of the
-    interference is made, so the only randomness is the symbol draw: unlike Monte Carlo detection the
-    estimate resolves SERs far below ``1 / num_symbols``. For QPSK with all ``4^D`` vectors it equals
-    :func:`ser_qpsk_exact`.
+    ``a`` half the level spacing (one term only at the outer levels).
+
+    ``"sign"`` (QPSK): with the noise-free raw output ``zbar = sum_ij g_ij s_ij`` (desired signal plus
+    interference) and the raw per-dimension noise standard deviation ``sd = sigma ||c_kl|| / sqrt(2)``,
+    ``P_R = Q(sign(Re s_kl) Re(zbar) / sd)``, the same for ``P_I``, and ``SER = 1 - (1 - P_R)(1 - P_I)``.
+    It equals ``"equalized"`` when every own gain ``g_kl`` is real and positive.
+
+    No Gaussian approximation of the interference is made, so the only randomness is the symbol draw:
+    unlike Monte Carlo detection the estimate resolves SERs far below ``1 / num_symbols``. For QPSK
+    with all ``4^D`` vectors and ``"equalized"`` it equals :func:`ser_qpsk_exact`.
 
     Example:
         >>> h = torch.randn(8, 2, 4, dtype=torch.complex128)
@@ -189,19 +231,28 @@ def ser_conditional(
     """
     num_vectors = check_int("num_vectors", num_vectors, 1)
     m = _order(modulation)
+    detection = _detection(detection, m)
     _, _, g, cn, k, ns = _prepare(h, x, combiner)
     d = k * ns
     pts = qam_constellation(m, dtype=h.dtype, device=h.device)
     batch = g.shape[:-3]
     s = pts[torch.randint(m, (*batch, d, num_vectors), generator=generator, device=h.device)]  # [..., D, V]
-    flat = torch.arange(d, device=h.device).view(k, ns)
-    own = torch.gather(g, -1, flat[..., None].expand(*g.shape[:-1], 1)).squeeze(-1)  # [..., K, Ns]
     sent = s.reshape(*batch, k, ns, num_vectors)
-    dev = (g / own[..., None]) @ s.unsqueeze(-3) - sent  # interference offset [..., K, Ns, V]
     n = _noise(noise_var, cn)
     if n.dim():
         n = n[..., None, None]
-    sd = (torch.sqrt(n * cn / 2) / own.abs())[..., None]  # [..., K, Ns, 1]
+    sd_raw = torch.sqrt(n * cn / 2)[..., None]  # raw output noise std per dimension [..., K, Ns, 1]
+
+    if detection == "sign":  # QPSK only (see _detection)
+        zbar = g @ s.unsqueeze(-3)  # noise-free raw combiner outputs [..., K, Ns, V]
+        pr = q_function(torch.sign(sent.real) * zbar.real / sd_raw)
+        pi = q_function(torch.sign(sent.imag) * zbar.imag / sd_raw)
+        return (1 - (1 - pr) * (1 - pi)).mean(-1)
+
+    flat = torch.arange(d, device=h.device).view(k, ns)
+    own = torch.gather(g, -1, flat[..., None].expand(*g.shape[:-1], 1)).squeeze(-1)  # [..., K, Ns]
+    dev = (g / own[..., None]) @ s.unsqueeze(-3) - sent  # interference offset [..., K, Ns, V]
+    sd = sd_raw / own.abs()[..., None]  # [..., K, Ns, 1]
     half = 1 / math.sqrt(2 * (m - 1) / 3)  # half the spacing of the unit-energy levels
     top = (math.isqrt(m) - 1) * half
 
@@ -222,12 +273,19 @@ def ser_monte_carlo(
     combiner: torch.Tensor | None = None,
     num_symbols: int = 10000,
     generator: torch.Generator | None = None,
+    detection: str = "equalized",
 ) -> torch.Tensor:
     """Monte Carlo per-stream SER ``[..., K, Ns]``: transmit ``num_symbols`` random symbol vectors per
-    channel, add CN(0, sigma^2) noise at every receive antenna, combine, equalise by the effective gain
-    and detect. Each estimate is a mean of ``num_symbols`` Bernoulli trials."""
+    channel, add CN(0, sigma^2) noise at every receive antenna, combine and detect. Each estimate is a
+    mean of ``num_symbols`` Bernoulli trials.
+
+    Shapes and arguments as :func:`ser_conditional`. ``detection="equalized"`` divides the combiner
+    output ``z`` by the effective gain and slices to the nearest point; ``"sign"`` (QPSK) decides
+    ``sign(Re z)``, ``sign(Im z)`` on the raw output (ties ``>= 0`` to ``+``, the MSER paper's eq. 6) and
+    for M > 4 is the same as ``"equalized"``."""
     num_symbols = check_int("num_symbols", num_symbols, 1)
     m = _order(modulation)
+    detection = _detection(detection, m)
     hh, cc, g, cn, k, ns = _prepare(h, x, combiner)
     d = k * ns
     pts = qam_constellation(m, dtype=h.dtype, device=h.device)
@@ -250,7 +308,11 @@ def ser_monte_carlo(
     z = cc.mH @ y  # [..., K, Ns, T]
     flat = torch.arange(d, device=h.device).view(k, ns)
     own = torch.gather(g, -1, flat[..., None].expand(*g.shape[:-1], 1))  # [..., K, Ns, 1]
-    shat = detect_qam(z / own, m)
+    if detection == "sign":  # QPSK: per-dimension sign of the raw output, ties to +
+        a = 1 / math.sqrt(2)
+        shat = torch.complex((2 * (z.real >= 0).to(rdtype) - 1) * a, (2 * (z.imag >= 0).to(rdtype) - 1) * a)
+    else:
+        shat = detect_qam(z / own, m)
     sent = s.reshape(*batch, k, ns, num_symbols)
     err = (shat - sent).abs() > 1e-3 / math.sqrt(m)
     return err.to(rdtype).mean(-1)

@@ -13,6 +13,10 @@ Built in:
   vector and averaged over random symbol vectors (:func:`~beamlearn.metrics.ser_conditional`).
 * ``ser_mc`` / ``ser_16qam_mc``: Monte Carlo SER with noise and detection
   (:func:`~beamlearn.metrics.ser_monte_carlo`).
+
+The SER metrics detect as the method says: ``bf.detection`` (``"equalized"`` when ``None``, or
+``"sign"``, the MSER paper's sign detection of the raw combiner output for QPSK; for 16-QAM both are
+the same) is passed on as the SER functions' ``detection``.
 """
 
 from __future__ import annotations
@@ -78,14 +82,11 @@ def _ser(modulation, monte_carlo, n):
         combiner = bf.combiner
         if combiner is None and _is_mimo(h, bf.precoder):  # multi-antenna users: MMSE combining
             combiner = mmse_combiner(h, bf.precoder, noise_var)
+        kw = {"combiner": combiner, "generator": generator, "detection": bf.detection or "equalized"}
         if monte_carlo:
-            per = ser_monte_carlo(
-                h, bf.precoder, noise_var, modulation, combiner=combiner, num_symbols=n, generator=generator
-            )
+            per = ser_monte_carlo(h, bf.precoder, noise_var, modulation, num_symbols=n, **kw)
         else:
-            per = ser_conditional(
-                h, bf.precoder, noise_var, modulation, combiner=combiner, num_vectors=n, generator=generator
-            )
+            per = ser_conditional(h, bf.precoder, noise_var, modulation, num_vectors=n, **kw)
         return per.flatten(-2).mean(-1)
 
     return compute

@@ -9,12 +9,14 @@ package names its ``System`` in an entry point of the group ``beamlearn.systems`
 from __future__ import annotations
 
 from .base import System
+from .mser import SYSTEM as MSER
 from .unfolded_pga import SYSTEM as UNFOLDED_PGA
 
 __all__ = ["System", "SYSTEMS", "register_system", "unregister_system", "all_systems", "get_system"]
 
 SYSTEMS: list[System] = [
     UNFOLDED_PGA,
+    MSER,
 ]
 
 _REGISTERED: dict[str, System] = {}

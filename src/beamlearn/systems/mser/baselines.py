@@ -229,10 +229,13 @@ def mmse_mo_design(
        MMSE combiner given the hybrid precoder (as for OMP, s4.10 item 3); :func:`mo_altmin` factorises
        it as ``W_opt,k ~ F_r,k W_k`` with ``F_r,k`` ``[Nr, Rr]`` unit modulus and ``U_k = F_r,k^H``, so
        ``theta_U,k = angle(F_r,k^H)`` ``[Rr, Nr]``.
+       (Factorising the FD design's own ``W_opt`` instead gave a marginally higher MSE on that preset.)
     4. ``W_k``: with ``mmse_receiver=True`` (default) the hybrid MMSE combiners given ``U``, ``F``, ``P``
        (:func:`mmse_combiners`), which minimise the MSE over W given the rest and therefore never do
        worse in MSE than the factorisation's LS ``W_k`` (``mmse_receiver=False``). On the "mser"
-       preset (100 channels, 5/10/15 dB) the MMSE choice lowered both the sum MSE and the SER.
+       preset (100 channels, 5/10/15 dB) the MMSE choice lowered the mean sum MSE slightly (1.8962 ->
+       1.8961 at 5 dB, 0.2322 -> 0.2321 at 15 dB) and left the SER unchanged to 3 digits (Rr = 4 > Dk
+       = 3 makes the receive factorisation nearly exact).
 
     ``generator`` draws the random starting phases of both :func:`mo_altmin` calls (transmit first).
     The spec's stopping rule (relative cost change < 1e-3, at most 50 outer / 100 inner iterations) is

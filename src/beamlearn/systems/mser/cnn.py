@@ -425,8 +425,9 @@ class CNNTask(TrainingTask):
     (validation), drawn in complex128 on the CPU and cast (training: to ``dtype``; validation stays
     complex128), as for unfolded PGA; or the first drops of ``dataset``.
 
-    Metric ``neg_ser``: **minus** the mean per-stream SER bound ``(P_R + P_I)`` with the true-noise kernel
-    (the shared trainer keeps the epoch with the *highest* validation figure, so the SER is negated).
+    Metric ``minus_ser_bound`` (as the DU-NN task): **minus** the mean per-stream SER bound
+    ``(P_R + P_I)`` with the true-noise kernel (the shared trainer keeps the epoch with the *highest*
+    validation figure, so the SER is negated).
     Validation averages over the streams of all channels with 1000 fixed symbol vectors per channel
     (seed ``300000 + seed``), so it is the same function at every epoch; the training column is the same
     bound on the batches' fresh loss symbols (criterion ``"mse"``: computed beside the loss).
@@ -435,7 +436,7 @@ class CNNTask(TrainingTask):
     the FC layers only with ``fc_only``.
     """
 
-    metric = "neg_ser"
+    metric = "minus_ser_bound"
 
     def __init__(self, config: CNNConfig):
         if not isinstance(config, CNNConfig):
