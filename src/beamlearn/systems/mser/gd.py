@@ -128,7 +128,7 @@ def mser_iteration(
         new = x - steps[block] * d
         if block in offsets:
             new = new + offsets[block]
-        return st._replace(**{block: new})
+        return st._replace(**{block: new * link.user_mask[..., :, None, None].to(new.dtype) if block == "p" else new})
 
     state = step("p", state)
     if objective == "mse":
