@@ -225,7 +225,8 @@ class MSERUnfolded(LearnedMethod):
         """Run the L layers from ``state`` (default: the alignment start) with in-layer symbols ``s``
         ``[..., D, J]``; returns the final state (and every layer's state with ``record=True``)."""
         if state is None:
-            state = alignment_init(link, self.num_rf_chains, self.num_rx_rf_chains, self.num_streams)
+            gen = torch.Generator().manual_seed(self.symbol_seed)  # deterministic fill of rank-deficient starts
+            state = alignment_init(link, self.num_rf_chains, self.num_rx_rf_chains, self.num_streams, generator=gen)
         ct, rt = link.h.dtype, link.h.real.dtype
         half = link.sigma_n / math.sqrt(2)
         half_u = half[..., None] if isinstance(half, torch.Tensor) and half.dim() else half

@@ -94,8 +94,8 @@ def ser_surrogate(link: Link, state: MSERState, s: torch.Tensor, rho=None, *, pe
     noise kernel (:func:`true_kernel`), which makes it the exact conditional SER bound of the samples.
     ``per_stream=True`` returns ``[..., K, Dk]`` (mean over the samples) instead.
     """
-    if rho is None:
-        rho = true_kernel(link, state)[..., None]
+    if rho is None:  # dummy users (zero channel, zero combiner) get a unit kernel: excluded, but finite
+        rho = torch.where(link.user_mask[..., :, None] > 0, true_kernel(link, state), 1.0)[..., None]
     v = _per_stream(link, state, s, rho).mean(-1) * link.user_mask[..., :, None]
     return v if per_stream else v.sum((-1, -2))
 
@@ -192,11 +192,15 @@ def autograd_gradient(
     x = getattr(state, block)
     k = state.p.shape[-3]
     with torch.enable_grad():
-        leaf = x if (create_graph and x.requires_grad) else x.detach().requires_grad_(True)
+        graph = create_graph and x.requires_grad
+        # a fresh leaf: only the block's own path is differentiated (not the other state tensors computed
+        # from it); with a graph, the clone keeps the second-order path to x
+        leaf = x.clone() if graph else x.detach().requires_grad_(True)
         tensor = isinstance(rho, torch.Tensor) and rho.dim() > 0
         if block == "p" and tensor:
             eye = torch.eye(k, dtype=torch.bool, device=x.device)[:, :, None, None]  # [Kt, K, 1, 1]
-            p_t = torch.where(eye, leaf.unsqueeze(-4), leaf.detach().unsqueeze(-4))  # [..., Kt, K, Rt, Dk]
+            others = x if graph else leaf.detach()  # held fixed at first order, second order kept
+            p_t = torch.where(eye, leaf.unsqueeze(-4), others.unsqueeze(-4))  # [..., Kt, K, Rt, Dk]
             lifted = MSERState(
                 p_t,
                 state.w.unsqueeze(-4),
