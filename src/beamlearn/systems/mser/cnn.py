@@ -77,7 +77,7 @@ from ...interface import Beamformers
 from ...learned import LearnedMethod, Stage, TrainConfig, TrainingTask, option
 from ...scenarios import PRESETS, get_scenario
 from .objective import ser_surrogate, sum_mse
-from .transceiver import Link, MSERState, draw_symbols, modulation_order, split_precoder, stack_precoder
+from .transceiver import Link, MSERState, draw_symbols, modulation_order, split_precoder, stack_precoder, system_sizes
 
 __all__ = [
     "BenchmarkCNN",
@@ -453,12 +453,7 @@ class CNNTask(TrainingTask):
     def build_model(self) -> BenchmarkCNN:
         c, sc = self.config, self.scenario
         model = BenchmarkCNN(
-            num_bs_antennas=sc.num_bs_antennas,
-            num_rf_chains=sc.num_rf_chains,
-            num_users=sc.num_users,
-            num_rx_antennas=sc.num_rx_antennas,
-            num_rx_rf_chains=sc.num_rx_rf_chains,
-            num_streams=sc.num_streams,
+            **system_sizes(sc),
             channels=c.channels,
             criterion=c.criterion,
             modulation=c.modulation,

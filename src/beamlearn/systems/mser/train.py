@@ -29,7 +29,7 @@ from ...learned import Stage, TrainConfig, TrainingTask, option
 from ...scenarios import PRESETS, get_scenario
 from .model import MODULATIONS, MSERUnfolded
 from .objective import ser_surrogate
-from .transceiver import Link, draw_symbols
+from .transceiver import Link, draw_symbols, system_sizes
 
 __all__ = ["MSERConfig", "MSERTask", "GAIN_VARIANCE"]
 
@@ -119,12 +119,7 @@ class MSERTask(TrainingTask):
         else:
             model = MSERUnfolded(
                 layers=c.layers,
-                num_bs_antennas=sc.num_bs_antennas,
-                num_rf_chains=sc.num_rf_chains,
-                num_users=sc.num_users,
-                num_rx_antennas=sc.num_rx_antennas,
-                num_rx_rf_chains=sc.num_rx_rf_chains,
-                num_streams=sc.num_streams,
+                **system_sizes(sc),
                 modulation=c.modulation,
                 num_samples=c.num_samples,
                 bp_grad_norm=c.bp_grad_norm,

@@ -38,6 +38,7 @@ __all__ = [
     "MSERState",
     "Link",
     "modulation_order",
+    "system_sizes",
     "symbol_levels",
     "symbol_energy",
     "draw_symbols",
@@ -47,6 +48,14 @@ __all__ = [
 ]
 
 MODULATION_ORDERS = {"qpsk": 4, "16qam": 16}
+
+
+def system_sizes(scenario) -> dict:
+    """The transceiver sizes of a hybrid multi-antenna-user scenario, as the keyword arguments the MSER
+    networks take (``num_bs_antennas``, ``num_rf_chains``, ``num_users``, ``num_rx_antennas``,
+    ``num_rx_rf_chains``, ``num_streams``)."""
+    keys = ("num_bs_antennas", "num_rf_chains", "num_users", "num_rx_antennas", "num_rx_rf_chains", "num_streams")
+    return {k: getattr(scenario, k) for k in keys}
 
 
 def modulation_order(modulation: str | int) -> int:
