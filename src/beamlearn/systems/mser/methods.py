@@ -98,7 +98,8 @@ class MSERGD(MSERDesign):
         kappa: kernel width over the output noise standard deviation.
         step_mode: ``"normalized"`` (s4.4) or ``"raw"`` (then ``raw_step`` for every block).
         objective: ``"ser"`` (MSER) or ``"mse"`` (the MMSE GD baseline).
-        seed: seed of the symbols and the random restarts (results do not depend on the batch).
+        seed: seed of the symbols and the random restarts (one pilot block and one set of random starts
+            shared by every channel: a channel's result does not depend on the batch).
 
     Example:
         >>> from beamlearn.scenarios import get_scenario
@@ -139,8 +140,9 @@ class MSERGD(MSERDesign):
         rt, rr = self._sizes(link)
         gen = torch.Generator().manual_seed(self.seed)
         batch = link.h.shape[:-3]
-        s = draw_symbols(batch, link.num_users * self.num_streams, self.num_samples, link.m, generator=gen)
-        s = s.to(dtype=link.h.dtype, device=link.h.device)
+        # one pilot block shared by every channel: a channel's result does not depend on the batch
+        s = draw_symbols((), link.num_users * self.num_streams, self.num_samples, link.m, generator=gen)
+        s = s.to(dtype=link.h.dtype, device=link.h.device).expand(*batch, *s.shape)
         starts = initial_states(link, rt, rr, self.num_streams, self.restarts, generator=gen)
         raw = {b: self.raw_step for b in ("p", "w", "theta_u", "theta_f")}
         st = run_gd(

@@ -214,11 +214,13 @@ class MSERUnfolded(LearnedMethod):
         return out
 
     def symbols(self, batch: tuple[int, ...], dtype, device, generator=None) -> torch.Tensor:
+        """The in-layer symbol block at inference: one ``[D, J]`` block (known pilots) drawn from
+        ``symbol_seed`` and shared by every channel, so a channel's result does not depend on the batch."""
         gen = generator if generator is not None else torch.Generator().manual_seed(self.symbol_seed)
         s = draw_symbols(
-            batch, self.num_users * self.num_streams, self.num_samples, self.order, generator=gen, dtype=dtype
+            (), self.num_users * self.num_streams, self.num_samples, self.order, generator=gen, dtype=dtype
         )
-        return s.to(device)
+        return s.to(device).expand(*batch, *s.shape)
 
     # -- the network ---------------------------------------------------------------------------------
     def unrolled(self, link: Link, s: torch.Tensor, state: MSERState | None = None, *, record: bool = False):

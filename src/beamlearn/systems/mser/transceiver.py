@@ -269,7 +269,8 @@ def alignment_init(link: Link, num_rf: int, num_rx_rf: int, num_streams: int, *,
         uu, su, _ = torch.linalg.svd(h, full_matrices=True)  # uu [..., K, Nr, Nr]
         svu = torch.zeros(*su.shape[:-1], num_rx_rf, dtype=su.dtype, device=su.device)
         svu[..., : min(num_rx_rf, su.shape[-1])] = su[..., :num_rx_rf]
-        theta_u = _phase_fill(uu[..., :, :num_rx_rf], svu, generator).transpose(-1, -2)
+        # U_k = (first R_r left singular vectors)^H: the phases of the conjugate transpose
+        theta_u = -_phase_fill(uu[..., :, :num_rx_rf], svu, generator).transpose(-1, -2)
     else:
         theta_f = theta_u = None
     a = link.effective(theta_u, theta_f)  # [..., K, Rr, Rt]
@@ -284,11 +285,12 @@ def alignment_init(link: Link, num_rf: int, num_rx_rf: int, num_streams: int, *,
 def random_init(
     link: Link, num_rf: int, num_rx_rf: int, num_streams: int, *, batch: tuple[int, ...] = (), generator=None
 ) -> MSERState:
-    """A random start (s4.2 restarts): phases ``U[0, 2 pi)``, ``P``, ``W`` ~ CN(0, 1), then (26) and s4.3.
-
-    Drawn on the CPU in float64 (then cast and moved), so a start does not depend on the device."""
+    """Random starts (s4.2 restarts) ``[*batch, ..., ...]``: phases ``U[0, 2 pi)``, ``P``, ``W`` ~ CN(0, 1),
+    then (26) and s4.3. One draw per restart, shared by every channel of the batch, in float64 on the
+    CPU (then cast and moved): a channel's start depends neither on the batch nor on the device."""
     h = link.h
-    lead = (*batch, *h.shape[:-3])
+    lead = tuple(batch)  # one draw per restart, shared by every channel: results do not depend on the batch
+    chan = h.shape[:-3]
     k, nr, nt = h.shape[-3:]
     dt, dev = h.dtype, h.device
 
@@ -301,8 +303,12 @@ def random_init(
 
     rt = num_rf if link.hybrid else nt
     rr = num_rx_rf if link.hybrid else nr
-    theta_f = ph(*lead, nt, rt) if link.hybrid else None
-    theta_u = ph(*lead, k, rr, nr) if link.hybrid else None
-    p = link.normalize_power(cn(*lead, k, rt, num_streams), theta_f)
-    w = link.normalize_combiners(cn(*lead, k, rr, num_streams), theta_u)
+
+    def over(x, n):  # insert the channel batch between the restart axes and the matrix axes
+        return x.reshape(*lead, *([1] * len(chan)), *x.shape[len(lead) :]).expand(*lead, *chan, *x.shape[len(lead) :])
+
+    theta_f = over(ph(*lead, nt, rt), 2) if link.hybrid else None
+    theta_u = over(ph(*lead, k, rr, nr), 3) if link.hybrid else None
+    p = link.normalize_power(over(cn(*lead, k, rt, num_streams), 3), theta_f)
+    w = link.normalize_combiners(over(cn(*lead, k, rr, num_streams), 3), theta_u)
     return MSERState(p, w, theta_u, theta_f)
