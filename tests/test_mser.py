@@ -619,3 +619,26 @@ def test_learned_family_refuses_snrs_without_a_model():
     power, noise_var = SC.power_and_noise(missing)
     with pytest.raises(ValueError, match="no model trained"):
         method(_channel(1), power, noise_var)
+
+
+def test_training_gradients_are_finite_with_dummy_users():
+    """Zero-padded users (s4.14) must not poison training with NaN gradients (sqrt at 0)."""
+    torch.manual_seed(0)
+    sc = get_scenario("mser")
+    h = sc.channel_model()(3, seed=5, dtype=torch.complex128)
+    h[:, 1] = 0  # user 1 is a dummy
+    p, nv = sc.power_and_noise(10.0)
+    model = MSERUnfolded(layers=2, init_jitter=0.01)
+    model.train()
+    link = model.link(h, p, nv)
+    g = torch.Generator().manual_seed(1)
+    s1 = draw_symbols((3,), 6, 16, 4, generator=g, dtype=torch.complex128)
+    s2 = draw_symbols((3,), 6, 16, 4, generator=g, dtype=torch.complex128)
+    loss = model.loss(link, s1, s2)
+    loss.backward()
+    assert torch.isfinite(loss)
+    for name, prm in model.named_parameters():
+        assert (
+            prm.grad is not None
+            and torch.isfinite(torch.view_as_real(prm.grad) if prm.grad.is_complex() else prm.grad).all()
+        ), name

@@ -216,7 +216,8 @@ def ser_conditional(
 
     ``"sign"`` (QPSK): with the noise-free raw output ``zbar = sum_ij g_ij s_ij`` (desired signal plus
     interference) and the raw per-dimension noise standard deviation ``sd = sigma ||c_kl|| / sqrt(2)``,
-    ``P_R = Q(sign(Re s_kl) Re(zbar) / sd)``, the same for ``P_I``, and ``SER = 1 - (1 - P_R)(1 - P_I)``.
+    ``P_R = Q(sign(Re s_kl) Re(zbar) / sd)``, the same for ``P_I``, and ``SER = 1 - (1 - P_R)(1 - P_I)``,
+    evaluated as ``P_R + P_I - P_R P_I`` (both detectors) so that SERs far below the dtype's epsilon survive.
     It equals ``"equalized"`` when every own gain ``g_kl`` is real and positive.
 
     No Gaussian approximation of the interference is made, so the only randomness is the symbol draw:
@@ -247,7 +248,7 @@ def ser_conditional(
         zbar = g @ s.unsqueeze(-3)  # noise-free raw combiner outputs [..., K, Ns, V]
         pr = q_function(torch.sign(sent.real) * zbar.real / sd_raw)
         pi = q_function(torch.sign(sent.imag) * zbar.imag / sd_raw)
-        return (1 - (1 - pr) * (1 - pi)).mean(-1)
+        return (pr + pi - pr * pi).mean(-1)  # = 1 - (1 - P_R)(1 - P_I) without cancellation at tiny SER
 
     flat = torch.arange(d, device=h.device).view(k, ns)
     own = torch.gather(g, -1, flat[..., None].expand(*g.shape[:-1], 1)).squeeze(-1)  # [..., K, Ns]
@@ -256,12 +257,13 @@ def ser_conditional(
     half = 1 / math.sqrt(2 * (m - 1) / 3)  # half the spacing of the unit-energy levels
     top = (math.isqrt(m) - 1) * half
 
-    def correct(level, offset):
+    def wrong(level, offset):  # per-dimension error probability
         lower = q_function((half + offset) / sd) * (level > -top + half / 2)
         upper = q_function((half - offset) / sd) * (level < top - half / 2)
-        return 1 - lower - upper
+        return lower + upper
 
-    return (1 - correct(sent.real, dev.real) * correct(sent.imag, dev.imag)).mean(-1)
+    er, ei = wrong(sent.real, dev.real), wrong(sent.imag, dev.imag)
+    return (er + ei - er * ei).mean(-1)  # = 1 - (1 - e_R)(1 - e_I) without cancellation at tiny SER
 
 
 def ser_monte_carlo(

@@ -26,6 +26,7 @@ channels, ``link.user_mask``) get zero precoders, and rank-deficient channels gi
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import torch
 
@@ -251,12 +252,17 @@ def mmse_mo_design(
     _check_hybrid(link, "mmse_mo_design")
     fd = mmse_fd_design(_fd(link), num_streams, fd_iterations)
     v_opt = stack_precoder(fd.p)
-    kw = {"outer_iterations": outer_iterations, "inner_iterations": inner_iterations, "generator": generator}
-    f, _ = mo_altmin(v_opt, num_rf, **kw)
+    kw = {"outer_iterations": outer_iterations, "inner_iterations": inner_iterations}
+
+    def start(n, m):  # drawn on the CPU (a CPU generator serves any device), then moved
+        ph = torch.rand(n, m, generator=generator, dtype=torch.float64)
+        return torch.polar(torch.ones_like(ph), 2 * math.pi * ph).to(v_opt.dtype).to(v_opt.device)
+
+    f, _ = mo_altmin(v_opt, num_rf, init=start(v_opt.shape[-2], num_rf), **kw)
     theta_f, p = _transmit(link, f, v_opt)
 
     _, w_opt = _rx_target(link, p, theta_f)
-    f_r, w = mo_altmin(w_opt, num_rx_rf, **kw)  # [..., K, Nr, Rr], [..., K, Rr, Dk]
+    f_r, w = mo_altmin(w_opt, num_rx_rf, init=start(w_opt.shape[-2], num_rx_rf), **kw)  # [..., K, Nr, Rr]
     theta_u = torch.angle(f_r.mH)
     if mmse_receiver:
         w = mmse_combiners(link, p, theta_u, theta_f)

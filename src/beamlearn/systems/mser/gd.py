@@ -31,7 +31,7 @@ import torch
 
 from ..._ops import sq_norm
 from .objective import autograd_gradient, qpsk_gradient, ser_surrogate, sum_mse
-from .transceiver import Link, MSERState, alignment_init, mmse_combiners, random_init
+from .transceiver import Link, MSERState, alignment_init, mmse_combiners, random_init, safe_sqrt
 
 __all__ = ["GDSteps", "mser_iteration", "run_gd", "gd_kernel", "normalized_delta", "select_best"]
 
@@ -73,7 +73,7 @@ def _unit_direction(g: torch.Tensor, dims: int) -> torch.Tensor:
     ok = m > torch.finfo(m.dtype).tiny  # subnormal gradients count as zero (no update)
     safe = torch.where(ok, m, torch.ones_like(m))
     gs = g / safe
-    n = torch.sqrt(sq_norm(gs, dims)).reshape(m.shape)
+    n = safe_sqrt(sq_norm(gs, dims)).reshape(m.shape)
     ok = ok & (n > 0)
     return torch.where(ok, gs / torch.where(ok, n, torch.ones_like(n)), torch.zeros_like(gs))
 
@@ -81,7 +81,7 @@ def _unit_direction(g: torch.Tensor, dims: int) -> torch.Tensor:
 def normalized_delta(block: str, g: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """The normalised update direction of s4.4 for one block (see the module docstring)."""
     if block in ("p", "w"):
-        return torch.sqrt(sq_norm(x, 2))[..., None, None].to(x.dtype) * _unit_direction(g, 2)
+        return safe_sqrt(sq_norm(x, 2))[..., None, None].to(x.dtype) * _unit_direction(g, 2)
     if block == "theta_u":
         return math.sqrt(g.shape[-1] * g.shape[-2]) * _unit_direction(g, 2)
     return math.sqrt(g.shape[-1] * g.shape[-2]) * _unit_direction(g, 2)

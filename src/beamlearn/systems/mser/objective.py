@@ -67,7 +67,9 @@ def own_gains(link: Link, state: MSERState) -> torch.Tensor:
 
 def true_kernel(link: Link, state: MSERState) -> torch.Tensor:
     """The output noise standard deviation per dimension, ``sigma_n ||U_k^H w_ik|| / sqrt(2)``, ``[..., K, Dk]``."""
-    n = torch.sqrt(link.combiner_norms(state.w, state.theta_u))
+    from .transceiver import safe_sqrt
+
+    n = safe_sqrt(link.combiner_norms(state.w, state.theta_u))
     return link.bcast(link.sigma_n, 2) * n / math.sqrt(2)
 
 

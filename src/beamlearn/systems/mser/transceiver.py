@@ -200,7 +200,7 @@ class Link:
         p = p * self.user_mask[..., :, None, None].to(p.dtype)
         v = stack_precoder(p)
         fv = v if not self.hybrid else self.analog_tx(theta_f) @ v
-        nrm = torch.sqrt(sq_norm(fv, 2))
+        nrm = safe_sqrt(sq_norm(fv, 2))
         ok = nrm > torch.finfo(nrm.dtype).tiny
         root_p = torch.sqrt(torch.as_tensor(self.power, dtype=nrm.dtype, device=nrm.device))
         scale = torch.where(ok, root_p / torch.where(ok, nrm, torch.ones_like(nrm)), torch.zeros_like(nrm))
@@ -208,8 +208,15 @@ class Link:
 
     def normalize_combiners(self, w, theta_u) -> torch.Tensor:
         """s4.3: ``w_ik <- w_ik / ||U_k^H w_ik||`` (a zero column stays zero)."""
-        n = torch.sqrt(self.combiner_norms(w, theta_u))
-        return w * torch.where(n > 0, 1 / n.clamp_min(torch.finfo(n.dtype).tiny), 0)[..., None, :].to(w.dtype)
+        n = safe_sqrt(self.combiner_norms(w, theta_u))
+        return w * torch.where(n > 0, 1 / torch.where(n > 0, n, torch.ones_like(n)), 0)[..., None, :].to(w.dtype)
+
+
+def safe_sqrt(x: torch.Tensor) -> torch.Tensor:
+    """``sqrt(x)`` of a non-negative tensor whose gradient is 0 (not NaN) where ``x = 0`` (dummy users'
+    zero combiners and precoders)."""
+    pos = x > 0
+    return torch.where(pos, torch.sqrt(torch.where(pos, x, torch.ones_like(x))), torch.zeros_like(x))
 
 
 def stack_precoder(p: torch.Tensor) -> torch.Tensor:
