@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import torch
 
 from ..._ops import sq_norm
+from ..._validation import check_int, check_real
 from .objective import autograd_gradient, qpsk_gradient, ser_surrogate, sum_mse
 from .transceiver import Link, MSERState, alignment_init, mmse_combiners, random_init, safe_sqrt
 
@@ -49,6 +50,12 @@ class GDSteps:
     mu_u: float = 0.02
     mu_f: float = 0.02
     decay: float | None = None
+
+    def __post_init__(self):
+        for name in ("mu_p", "mu_w", "mu_u", "mu_f"):
+            check_real(name, getattr(self, name), 0)
+        if self.decay is not None:
+            check_real("decay", self.decay, 0, 1, open_lower=True)
 
     def decay_for(self, iterations: int) -> float:
         if self.decay is not None:
@@ -119,6 +126,16 @@ def mser_iteration(
         create_graph: keep the graph of the gradients (training through QAM/MSE autograd gradients;
             the QPSK closed forms are differentiable as they are).
     """
+    if step_mode not in STEP_MODES:
+        raise ValueError(f"step_mode must be one of {', '.join(STEP_MODES)}, got {step_mode!r}")
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
+    k = link.num_users
+    for block, rho in kernels.items():
+        if isinstance(rho, torch.Tensor) and rho.dim() and block != "theta_f" and rho.shape[-1] != k:
+            raise ValueError(
+                f"kernels[{block!r}] must be a float or a per-user tensor [..., K={k}], got {tuple(rho.shape)}"
+            )
     offsets = offsets or {}
 
     def step(block, st):
@@ -169,6 +186,7 @@ def run_gd(
         raise ValueError(f"step_mode must be one of {', '.join(STEP_MODES)}, got {step_mode!r}")
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
+    iterations = check_int("iterations", iterations, 0)
     rho = gd_kernel(link, kappa)
     k = link.num_users
     rho_u = rho[..., None].expand(*rho.shape, k) if isinstance(rho, torch.Tensor) and rho.dim() else rho

@@ -4,8 +4,9 @@ Spec ``shared/papers/mser-unfolding-hbf.md`` s6 and s8.2. Writes to ``out_dir``:
 
 * ``fig8.csv`` / ``fig8.png``: QPSK SER against SNR for the DU-NN, MSER hybrid GD (500 iterations),
   GD truncated to 15 iterations, MSER fully digital GD and the MMSE designs (hybrid GD, fully digital,
-  OMP, MO); the CNN benchmarks where shipped models exist;
-* ``table6.csv`` / ``fig11.png``: 16-QAM at 25 dB (DU-NN, MSER GD, MMSE GD);
+  OMP, MO); no CNN curves (no CNN weights are shipped: docs/mser.md);
+* (full run) Table II's GD column at 20 dB and Table VI (16-QAM at 25 dB: DU-NN, MSER GD, MMSE GD) as
+  tables of ``report.md``;
 * ``report.md`` / ``results.json``: Table I beside the paper's numbers, the SER-matched comparison
   (spec s9 #3), the parameter counts, and the acceptance claims A1-A4, A12, A13 of s8.2 with our
   numbers; what did not run is listed with the reason;
@@ -52,9 +53,7 @@ MATCH_TARGETS = (4e-2, 1e-2, 1e-3)
 def _train_models(snrs, out: Path, sc, modulation: str, progress: bool, log, device: str) -> WeightsManifest:
     manifest = WeightsManifest(out / "models" / modulation, system="mser")
     for s in snrs:
-        cfg = MSERConfig(
-            snr_db=s, modulation=modulation, optimizer="adam", lr=1e-3, epochs=24, lr_step=8, device=device
-        )
+        cfg = MSERConfig(snr_db=s, modulation=modulation, device=device)  # the shipped models' recipe
         summary = train_task(MSERTask(cfg), out / "models" / f"{modulation}_snr{s:g}", progress=progress, log=None)
         manifest.add(summary["model_path"], sc, file=f"{modulation}_snr{s:g}.blm")
         log(f"trained the MSER DU-NN ({modulation}) at {s:g} dB in {summary['train_seconds']:.0f} s")
@@ -86,8 +85,10 @@ def reproduce(
 ) -> Report:
     """Run the reproduction; returns the :class:`~beamlearn.reproduction.Report` (also ``report.md``).
 
-    ``quick``: 40 channels at 5 and 15 dB, GD with 100 iterations, no 16-QAM table: a smoke test of the
-    pipeline (about 2 minutes on 2 cores), not a reproduction. Default: 500 test channels (the paper
+    ``train``: train the QPSK DU-NNs of ``snr_db`` in ``out_dir/models`` first (the shipped recipe; the
+    16-QAM table keeps the shipped 16-QAM model). ``quick``: 40 channels at 5 and 15 dB, GD with 100
+    iterations, no Table II or VI: a smoke test of the pipeline (about 2 minutes on 2 cores), not a
+    reproduction. Default: 500 test channels (the paper
     uses 5000), SNRs 0:5:25 dB, 500 GD iterations (one start; the paper keeps the best of 50).
     """
     out = Path(out_dir)
@@ -144,35 +145,36 @@ def reproduce(
         if gd[s_] > 5e-2:
             continue
         worst = min(mean[(m, s_)] for m in ("mmse-gd", "mmse-omp", "mmse-mo"))
-        claims.append(
-            check(
-                f"A2: every MMSE hybrid design >= 1.3 x SER of MSER GD at {s_:g} dB",
-                ">= 1.3",
-                worst / max(gd[s_], 1e-300),
-                at_least=1.3,
-                measured=f"{worst / max(gd[s_], 1e-300):.3g} (MSER GD {gd[s_]:.3g}, best MMSE {worst:.3g})",
+        text = f"A2: every MMSE hybrid design >= 1.3 x SER of MSER GD at {s_:g} dB"
+        if gd[s_] > 0:
+            r = worst / gd[s_]
+            claims.append(
+                check(
+                    text, ">= 1.3", r, at_least=1.3, measured=f"{r:.3g} (MSER GD {gd[s_]:.3g}, best MMSE {worst:.3g})"
+                )
             )
-        )
+        else:
+            claims.append(Claim(text, ">= 1.3", "not measurable: MSER GD SER is 0 in float32", None))
     for s_ in du_snrs:
         du, g15 = mean[("mser-unfolded", s_)], mean[("mser-gd-15", s_)]
         claims.append(
-            check(
+            Claim(
                 f"A3: DU-NN (15 layers) <= GD truncated at 15 iterations at {s_:g} dB",
-                "<= 1",
-                du / max(g15, 1e-300),
-                at_most=1.0,
-                measured=f"{du:.3g} vs {g15:.3g}",
+                "DU <= GD-15",
+                f"{du:.3g} vs {g15:.3g}",
+                du <= g15,
             )
         )
-        claims.append(
-            check(
-                f"A4: SER(GD-{iters}) / SER(DU-NN) >= 0.90 at {s_:g} dB (paper 0.96-0.98)",
-                "0.963 / 0.972 / 0.982 at 5 / 15 / 25 dB",
-                gd[s_] / max(du, 1e-300),
-                at_least=0.90,
-                measured=f"{gd[s_] / max(du, 1e-300):.3g} (GD {gd[s_]:.3g}, DU {du:.3g})",
+        text = f"A4: SER(GD-{iters}) / SER(DU-NN) >= 0.90 at {s_:g} dB (paper 0.96-0.98)"
+        ref = "0.963 / 0.972 / 0.982 at 5 / 15 / 25 dB"
+        if du > 0 and gd[s_] > 0:
+            claims.append(
+                check(
+                    text, ref, gd[s_] / du, at_least=0.90, measured=f"{gd[s_] / du:.3g} (GD {gd[s_]:.3g}, DU {du:.3g})"
+                )
             )
-        )
+        else:
+            claims.append(Claim(text, ref, f"not measurable: GD {gd[s_]:.3g}, DU {du:.3g} (0 in float32)", None))
     matched = []
     for target in MATCH_TARGETS:
         m_snr = _matched_snr(snrs, [gd[s_] for s_ in snrs], target)
@@ -182,25 +184,20 @@ def reproduce(
                 f"{target:.0e}",
                 "-" if m_snr is None else f"{m_snr:.1f}",
                 "-" if near is None else f"{near:g}",
-                "-" if near is None else f"{gd[near] / max(mean[('mser-unfolded', near)], 1e-300):.3g}",
+                "-"
+                if near is None or mean[("mser-unfolded", near)] == 0
+                else f"{gd[near] / mean[('mser-unfolded', near)]:.3g}",
             ]
         )
-    # A13: complexity, analytic (s7: O(L J S Omega) vs O(T J S Omega)) and measured on this machine
-    flop_ratio = 15 / iters
-    claims.append(
-        check(
-            f"A13: analytic FLOPs of DU-NN inference / GD-{iters} <= 0.04 (s7)",
-            "15/500 = 0.03",
-            flop_ratio,
-            at_most=0.04,
-        )
-    )
+    # A13: complexity. The analytic model (s7: O(L J S Omega) vs O(T J S Omega)) is arithmetic, L / T, shown
+    # in the parameters table; the claim checked here is the measured wall clock of this run's cells.
     t_du = grid.seconds.get(("mser-unfolded", du_snrs[0])) if du_snrs else None
     t_gd = grid.seconds.get(("mser-gd", du_snrs[0])) if du_snrs else None
     if t_du and t_gd:
         claims.append(
             check(
-                f"A13: wall-clock of DU-NN inference <= 10 % of GD-{iters} (CPU here; the spec asks it on a GPU)",
+                f"A13: wall-clock of DU-NN inference <= 10 % of GD-{iters} (CPU; cells may come from the cache of "
+                "an earlier run; the spec asks it on a GPU)",
                 "<= 0.10",
                 t_du / t_gd,
                 at_most=0.10,
@@ -242,11 +239,12 @@ def reproduce(
             "The DU-NN is trained per SNR on the 5 dB grid, so the matched SNR is approximated by the nearest model.",
         ),
         Table(
-            "Parameters (U8, s4.6 / s5-C)",
+            "Parameters and complexity (U8, s4.6, s5-C, s7)",
             ["count", "value"],
             [
                 ["exact, this parametrisation (L=15)", f"{parameter_count(15, k, 64, rt, 8, rr, d):,}"],
                 ["paper's formula", f"{paper_parameter_count(15, k, 64, rt, 8, rr, d):,}"],
+                ["analytic FLOPs, DU-NN / GD (L / T, s7)", f"15 / {iters} = {15 / iters:.3f} (A13 asks <= 0.04)"],
             ],
             "",
         ),

@@ -121,6 +121,11 @@ class MSERTask(TrainingTask):
             model = load_model(c.init_model)
             if not isinstance(model, MSERUnfolded):
                 raise ValueError(f"init_model {c.init_model} is a {type(model).__name__}, not an MSER DU-NN")
+            if (model.modulation, model.layers) != (c.modulation, c.layers):
+                raise ValueError(
+                    f"init_model {c.init_model} has modulation={model.modulation!r}, layers={model.layers}; the "
+                    f"configuration asks modulation={c.modulation!r}, layers={c.layers}"
+                )
         else:
             model = MSERUnfolded(
                 layers=c.layers,

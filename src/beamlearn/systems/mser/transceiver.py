@@ -93,6 +93,7 @@ def draw_symbols(
     device=None,
 ) -> torch.Tensor:
     """``J`` i.i.d. uniform symbol vectors per channel, ``[*batch, D, J]`` (unnormalised M-QAM)."""
+    m = modulation_order(m)
     r = math.isqrt(m)
     rdtype = torch.float64 if dtype == torch.complex128 else torch.float32
     lv = symbol_levels(m, rdtype, device)
@@ -140,6 +141,7 @@ class Link:
     @classmethod
     def from_channel(cls, h, power, noise_var, m: int = 4, hybrid: bool = True) -> Link:
         """A link for library-convention ``power`` and ``noise_var`` (unit-energy symbols)."""
+        m = modulation_order(m)
         rd = h.real.dtype
 
         def real(x):
