@@ -8,7 +8,7 @@ network               input (real [Re, Im] stacks)                      output
 theta_F-NN            all users' ``H_k``: ``2K x Nr x Nt``               ``Nt R_t`` phases ``pi tanh(.)``
 theta_U-NN (shared)   one user's ``H_k``: ``2 x Nr x Nt``                ``R_r Nr`` phases ``pi tanh(.)``
 P-NN                  all users' ``A_k = U_k H_k F``: ``2K x R_r x R_t``  ``2 R_t D`` -> ``V``, then (26)
-W-NN (shared)         one user's ``A_k V``: ``2 x R_r x D``              ``2 R_r D_k`` -> ``W_k``, then s4.3
+W-NN (shared)         one user's ``A_k V``, own streams first: ``2 x R_r x D``  ``2 R_r D_k`` -> ``W_k``, s4.3
 ====================  ===============================================  =====================================
 
 so ``F = exp(j theta_F)`` and ``U_k = exp(j theta_U,k)`` are unit modulus, ``||F V||_F^2 = P_T`` and
@@ -277,8 +277,12 @@ class BenchmarkCNN(LearnedMethod):
         x = _stack(_unit_power(a.reshape(b, k, rr, rt), 3), net_dtype)  # [B, 2K, Rr, Rt]
         v = _complex(self.p_net(x), (rt, k * dk), h.dtype).reshape(*lead, rt, k * dk)
         p = link.normalize_power(split_precoder(v, k), theta_f)  # [..., K, Rt, Dk]
-        # W-NN: shared over users, input A_k V
+        # W-NN: shared over users, input A_k V with user k's own streams rotated to the front (the shared
+        # network must know which columns are its user's)
         av = a @ stack_precoder(p).unsqueeze(-3)  # [..., K, Rr, D]
+        d = k * dk
+        own_first = (torch.arange(d, device=h.device)[None, :] + dk * torch.arange(k, device=h.device)[:, None]) % d
+        av = torch.gather(av, -1, own_first[:, None, :].expand(av.shape))
         x = _stack(_unit_power(av.reshape(b * k, 1, rr, k * dk), 3), net_dtype)  # [B K, 2, Rr, D]
         w = _complex(self.w_net(x), (rr, dk), h.dtype).reshape(*lead, k, rr, dk)
         w = link.normalize_combiners(w, theta_u)
