@@ -31,7 +31,7 @@ from ...experiment import run_grid
 from ...learned import PerSNRModels, WeightsManifest
 from ...learned import train as train_task
 from ...registry import build_method
-from ...reproduction import Claim, Report, Table, check, grid_figure, write_report
+from ...reproduction import Claim, Report, Table, check, grid_figure, write_report, write_series
 from ...scenarios import get_scenario
 from .gd import run_gd
 from .methods import MMSEGD, MSERGD
@@ -79,6 +79,7 @@ def reproduce(
     gd_iterations: int = 500,
     seed: int = 2024,
     train: bool = False,
+    fig7: bool = False,
     device: str = "cpu",
     progress: bool = True,
     log=print,
@@ -332,10 +333,26 @@ def reproduce(
             )
         )
 
+    if fig7:
+        rows7, a8 = layer_sweep(out / "fig7", device=device, progress=progress, log=log)
+        claims.append(a8)
+        last = {}
+        for r in rows7:
+            last[r["layers"]] = min(last.get(r["layers"], math.inf), r["val_ser_bound"])
+        tables.append(
+            Table(
+                "Fig. 7: best validation SER bound (per stream) against the number of layers, 10 dB",
+                ["layers", "SER bound"],
+                [[str(n), f"{v:.3g}"] for n, v in sorted(last.items())],
+                "12 epochs on 200 training channels per network (fig7.csv has the curves).",
+            )
+        )
+
     not_run = [
         "A5 / Table I CNN column / Fig. 8 CNN curves: the 17-layer CNN (10,000 channels, 100 epochs in the paper) "
         "is implemented and trainable (`beamlearn.systems.mser.cnn`), but no CNN weights are shipped yet.",
-        "A6 DU-NN part, A7-A11 (Tables II DU/CNN rows, III, V; Figs. 5, 6, 7, 9, 10, 12): implemented as "
+        "A6 DU-NN part, A7, A9-A11 (Tables II DU/CNN rows, III, V; Figs. 5, 6, 9, 10, 12; Fig. 7 unless "
+        "--set fig7=true): implemented as "
         "options (configurations, training-set size, layers, imperfect CSI, layer freezing, zero-padding) but "
         "each needs models trained per setting, which this CPU budget did not cover.",
     ]
@@ -400,3 +417,70 @@ def _grid(sc, methods, snrs, du_snrs, h, out, iters, manifest, progress):
         g.values.update(g2.values)
         g.seconds.update(g2.seconds)
     return g
+
+
+def layer_sweep(
+    out_dir: str | Path,
+    *,
+    layers: Sequence[int] = (6, 9, 12, 15, 18),
+    snr_db: float = 10.0,
+    epochs: int = 12,
+    train_channels: int = 200,
+    device: str = "cpu",
+    progress: bool = False,
+    log=print,
+) -> tuple[list[dict], Claim]:
+    """Fig. 7 (spec s6, A8): train one DU-NN per number of layers and compare the residual validation SER
+    bound. Each run is resumable under ``out_dir/L{n}``; writes ``fig7.csv`` (epoch, layers, validation
+    bound) and ``fig7.png``; returns the rows and the A8 claim (bound at L = 15 <= bound at L = 6).
+
+    The budget (``epochs`` and ``train_channels``, default 12 and 200) is below the shipped models'."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    log = log or (lambda *_: None)
+    rows, final = [], {}
+    for n_layers in layers:
+        cfg = MSERConfig(snr_db=snr_db, layers=n_layers, epochs=epochs, train_channels=train_channels, device=device)
+        summary = train_task(MSERTask(cfg), out / f"L{n_layers}", progress=progress, resume=True, log=None)
+        for rec in summary["log"]:
+            rows.append(
+                {"epoch": rec["epoch"], "layers": n_layers, "val_ser_bound": -float(rec["val_minus_ser_bound"])}
+            )
+        final[n_layers] = -float(summary["best_val"])
+        log(f"Fig. 7: L={n_layers}: best validation SER bound {final[n_layers]:.3g}")
+    write_series(out, "fig7", rows, ["epoch", "layers", "val_ser_bound"])
+    _plot_fig7(rows, snr_db, out / "fig7.png")
+    a8 = (
+        Claim(
+            f"A8: residual validation SER bound at L=15 <= at L=6 ({snr_db:g} dB, {epochs} epochs, "
+            f"{train_channels} channels)",
+            "L=15 <= L=6",
+            ", ".join(f"L={n}: {v:.3g}" for n, v in final.items()),
+            final[15] <= final[6],
+        )
+        if 6 in final and 15 in final
+        else Claim("A8: needs L=6 and L=15 in the sweep", "L=15 <= L=6", "not run", None)
+    )
+    return rows, a8
+
+
+def _plot_fig7(rows, snr, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ...io import atomic_savefig
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    for n in sorted({r["layers"] for r in rows}):
+        pts = [(r["epoch"], r["val_ser_bound"]) for r in rows if r["layers"] == n]
+        ax.semilogy([p[0] for p in pts], [p[1] for p in pts], "-o", ms=3, label=f"L = {n}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("validation SER bound (per stream)")
+    ax.set_title(f"Fig. 7: layers, {snr:g} dB")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    atomic_savefig(fig, path, dpi=120)
+    plt.close(fig)
