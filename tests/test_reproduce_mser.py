@@ -31,3 +31,14 @@ def test_reproduce_mser_quick_writes_figures_and_report(tmp_path):
     res2 = CliRunner().invoke(app, [*ARGS, "--out", str(out)])
     assert res2.exit_code == 0, res2.output
     assert list(csv.DictReader(open(out / "fig8.csv")))[0]["ser_mean"] == rows[0]["ser_mean"]
+
+
+def test_layer_sweep_trains_each_depth_and_writes_fig7(tmp_path):
+    from beamlearn.systems.mser.reproduce import layer_sweep
+
+    rows, claim = layer_sweep(tmp_path, layers=(1, 2), epochs=1, train_channels=20, log=None)
+    assert {r["layers"] for r in rows} == {1, 2}
+    assert {r["epoch"] for r in rows} == {0, 1}  # the untrained network, then one epoch
+    assert all(0 <= r["val_ser_bound"] <= 2 for r in rows)
+    assert (tmp_path / "fig7.csv").exists() and (tmp_path / "fig7.png").exists()
+    assert claim.holds is None and "needs L=6 and L=15" in claim.text  # A8 is only judged with both depths
