@@ -2,6 +2,7 @@
 
 import csv
 
+import pytest
 from typer.testing import CliRunner
 
 from beamlearn.cli import app
@@ -42,3 +43,18 @@ def test_layer_sweep_trains_each_depth_and_writes_fig7(tmp_path):
     assert all(0 <= r["val_ser_bound"] <= 2 for r in rows)
     assert (tmp_path / "fig7.csv").exists() and (tmp_path / "fig7.png").exists()
     assert claim.holds is None and "needs L=6 and L=15" in claim.text  # A8 is only judged with both depths
+
+
+def test_training_size_sweep_scores_each_model_against_gd(tmp_path):
+
+    from beamlearn.scenarios import get_scenario
+    from beamlearn.systems.mser.reproduce import training_size_sweep
+
+    h = get_scenario("mser").channel_model()(6, seed=3)
+    rows, claim = training_size_sweep(tmp_path, h, 0.05, sizes=(20, 40), epochs=1, log=None)
+    assert [r[0] for r in rows] == ["20", "40"]
+    sers = [float(r[1]) for r in rows]
+    assert all(0 < v < 1 for v in sers)
+    assert [float(r[2]) for r in rows] == [pytest.approx(0.05 / v, rel=1e-2) for v in sers]
+    assert claim.holds in (True, False) and "20:" in claim.measured
+    assert (tmp_path / "train_channels20" / "model.blm").exists()
