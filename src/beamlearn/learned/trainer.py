@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -90,8 +90,22 @@ class TrainConfig:
         if self.dataset is not None:
             object.__setattr__(self, "dataset", str(self.dataset))
 
+    # seeds of the training and validation channels: offset + seed (a system may move its offsets)
+    train_seed_offset: ClassVar[int] = 100_000
+    val_seed_offset: ClassVar[int] = 200_000
+
     def default_lr(self) -> float:
         return 1e-3
+
+    @property
+    def train_seed(self) -> int:
+        """Seed of the training channels (``train_seed_offset + seed``)."""
+        return self.train_seed_offset + self.seed
+
+    @property
+    def val_seed(self) -> int:
+        """Seed of the validation channels (``val_seed_offset + seed``)."""
+        return self.val_seed_offset + self.seed
 
     @property
     def learning_rate(self) -> float:
@@ -195,6 +209,34 @@ class TrainingTask:
     def validate(self, model, data) -> float:
         """Validation figure on ``data`` (higher is better); also reports epoch 0 on the training set."""
         raise NotImplementedError  # pragma: no cover - abstract
+
+    def channel_data(self):
+        """``(train, val)`` channels of ``self.scenario``: drawn from its channel model with the
+        configuration's seeds, in complex128 on the CPU (training then cast to ``dtype``, so the data do not
+        depend on the precision; validation stays complex128), or the first drops of ``config.dataset``;
+        both moved to ``config.device``. A default for :meth:`data`."""
+        c, sc = self.config, self.scenario
+        dtype = resolve_dtype(c.dtype)
+        need = c.train_channels + c.val_channels
+        if c.dataset is not None:
+            from ..datasets import load_channels
+
+            h_all, _ = load_channels(c.dataset, num_users=sc.num_users, num_antennas=sc.num_bs_antennas)
+            want = (sc.num_users, sc.num_bs_antennas)
+            if sc.num_rx_antennas > 1:
+                want = (sc.num_users, sc.num_rx_antennas, sc.num_bs_antennas)
+            if tuple(h_all.shape[1:]) != want or h_all.shape[0] < need:
+                raise ValueError(
+                    f"dataset {c.dataset} has {h_all.shape[0]} drops of shape {tuple(h_all.shape[1:])}; training "
+                    f"needs {need} drops (train_channels + val_channels) of shape {want}"
+                )
+            h_all = h_all.to(torch.complex128)
+            h_train, h_val = h_all[: c.train_channels].to(dtype), h_all[c.train_channels : need]
+        else:
+            cm = sc.channel_model()
+            h_train = cm(c.train_channels, seed=c.train_seed, dtype=torch.complex128).to(dtype)
+            h_val = cm(c.val_channels, seed=c.val_seed, dtype=torch.complex128)
+        return h_train.to(c.device), h_val.to(c.device)
 
     def stages(self) -> list[Stage]:
         """One Adam stage over all parameters with the configuration's learning rate and schedule."""

@@ -71,7 +71,6 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..._dtypes import resolve_dtype
 from ..._validation import check_bool, check_complex, check_int, check_one_of, check_power, check_real
 from ...interface import Beamformers
 from ...learned import LearnedMethod, Stage, TrainConfig, TrainingTask, option
@@ -92,8 +91,6 @@ __all__ = [
 
 CRITERIA = ("ser", "mse")
 MODULATIONS = ("qpsk", "16qam")
-TRAIN_SEED_OFFSET = 100_000  # as unfolded-PGA: training channels use seed 100000 + seed
-VAL_SEED_OFFSET = 200_000  # validation channels use seed 200000 + seed
 VAL_SYMBOL_SEED_OFFSET = 300_000  # the fixed validation symbols
 VAL_SAMPLES = 1000  # symbol vectors per validation channel (spec s9 #37)
 VAL_CHUNK = 500  # channels per validation forward pass
@@ -413,14 +410,6 @@ class CNNConfig(TrainConfig):
     def default_lr(self) -> float:
         return 0.01
 
-    @property
-    def train_seed(self) -> int:
-        return TRAIN_SEED_OFFSET + self.seed
-
-    @property
-    def val_seed(self) -> int:
-        return VAL_SEED_OFFSET + self.seed
-
 
 class CNNTask(TrainingTask):
     """The benchmark CNN, its channels, loss (:func:`cnn_loss`) and validation, for :func:`~beamlearn.learned.train`.
@@ -477,26 +466,7 @@ class CNNTask(TrainingTask):
         return model
 
     def data(self):
-        c, sc = self.config, self.scenario
-        dtype = resolve_dtype(c.dtype)
-        need = c.train_channels + c.val_channels
-        if c.dataset is not None:
-            from ...datasets import load_channels
-
-            h_all, _ = load_channels(c.dataset, num_users=sc.num_users, num_antennas=sc.num_bs_antennas)
-            want = (sc.num_users, sc.num_rx_antennas, sc.num_bs_antennas)
-            if h_all.dim() != 4 or tuple(h_all.shape[1:]) != want or h_all.shape[0] < need:
-                raise ValueError(
-                    f"dataset {c.dataset} has {h_all.shape[0]} drops of shape {tuple(h_all.shape[1:])}; training "
-                    f"needs {need} drops (train_channels + val_channels) of shape {want}"
-                )
-            h_all = h_all.to(torch.complex128)
-            h_train, h_val = h_all[: c.train_channels].to(dtype), h_all[c.train_channels : need]
-        else:
-            cm = sc.channel_model()
-            h_train = cm(c.train_channels, seed=c.train_seed, dtype=torch.complex128).to(dtype)
-            h_val = cm(c.val_channels, seed=c.val_seed, dtype=torch.complex128)
-        return h_train.to(c.device), h_val.to(c.device)
+        return self.channel_data()
 
     def stages(self) -> list[Stage]:
         c = self.config

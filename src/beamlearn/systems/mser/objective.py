@@ -52,16 +52,17 @@ def _q(x: torch.Tensor) -> torch.Tensor:
     return 0.5 * torch.special.erfc(x / math.sqrt(2))
 
 
-def outputs(link: Link, state: MSERState, s: torch.Tensor) -> torch.Tensor:
-    """Noise-free combiner outputs ``Bbar`` ``[..., K, Dk, J]`` (8) for symbol vectors ``s`` ``[..., D, J]``."""
-    a = link.effective(state.theta_u, state.theta_f)  # [..., K, Rr, Rt]
+def outputs(link: Link, state: MSERState, s: torch.Tensor, a: torch.Tensor | None = None) -> torch.Tensor:
+    """Noise-free combiner outputs ``Bbar`` ``[..., K, Dk, J]`` (8) for symbol vectors ``s`` ``[..., D, J]``
+    (``a``: the effective channels ``A_k`` when already computed)."""
+    a = link.effective(state.theta_u, state.theta_f) if a is None else a  # [..., K, Rr, Rt]
     y = a @ (stack_precoder(state.p) @ s).unsqueeze(-3)  # [..., K, Rr, J]
     return state.w.mH @ y
 
 
-def own_gains(link: Link, state: MSERState) -> torch.Tensor:
+def own_gains(link: Link, state: MSERState, a: torch.Tensor | None = None) -> torch.Tensor:
     """``c_ik = w_ik^H A_k p_ik`` ``[..., K, Dk]`` (the desired-symbol gain of each stream)."""
-    a = link.effective(state.theta_u, state.theta_f)
+    a = link.effective(state.theta_u, state.theta_f) if a is None else a
     return (state.w.mH @ a @ state.p).diagonal(dim1=-2, dim2=-1)
 
 
@@ -76,11 +77,12 @@ def true_kernel(link: Link, state: MSERState) -> torch.Tensor:
 def _per_stream(link: Link, state: MSERState, s: torch.Tensor, rho) -> torch.Tensor:
     """Surrogate of every stream and sample, ``[..., K, Dk, J]`` (before the mean over J)."""
     k = state.p.shape[-3]
-    b = outputs(link, state, s)
+    a = link.effective(state.theta_u, state.theta_f)
+    b = outputs(link, state, s, a)
     sk = s.unflatten(-2, (k, -1))
     if link.m == 4:
         return _q(sk.real * b.real / rho) + _q(sk.imag * b.imag / rho)
-    c = own_gains(link, state)[..., None]  # [..., K, Dk, 1]
+    c = own_gains(link, state, a)[..., None]  # [..., K, Dk, 1]
     mag = c.abs()
     rot = torch.where(mag > 0, c.conj() / mag.clamp_min(torch.finfo(mag.dtype).tiny), torch.ones_like(c))
     b = b * rot

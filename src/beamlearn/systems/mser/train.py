@@ -20,6 +20,7 @@ Delta`` while the loss is scored on the true H, s4.12), layer freezing from a tr
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
@@ -33,8 +34,6 @@ from .transceiver import Link, draw_symbols, system_sizes
 
 __all__ = ["MSERConfig", "MSERTask", "GAIN_VARIANCE"]
 
-TRAIN_SEED_OFFSET = 300_000
-VAL_SEED_OFFSET = 400_000
 GAIN_VARIANCE = 0.1  # sigma_alpha^2 of the preset's channel: CSI errors are given relative to it
 
 
@@ -73,6 +72,9 @@ class MSERConfig(TrainConfig):
         check_bool("bp_grad_norm", self.bp_grad_norm)
         check_one_of("optimizer", self.optimizer, ("sgd", "adam"))
 
+    train_seed_offset: ClassVar[int] = 300_000
+    val_seed_offset: ClassVar[int] = 400_000
+
     def default_lr(self) -> float:
         """SGD: the paper's 0.02. Adam: 1e-3, and 2e-4 at SNR >= 20 dB (QPSK) or >= 25 dB (16-QAM), where
         1e-3 diverged (validation SER bound 1.4e-5 -> 5.8e-2 at 20 dB and 2.3e-7 -> 0.21 at 25 dB after 10
@@ -80,14 +82,6 @@ class MSERConfig(TrainConfig):
         if self.optimizer == "sgd":
             return 0.02
         return 2e-4 if self.snr_db >= (20 if self.modulation == "qpsk" else 25) else 1e-3
-
-    @property
-    def train_seed(self) -> int:
-        return TRAIN_SEED_OFFSET + self.seed
-
-    @property
-    def val_seed(self) -> int:
-        return VAL_SEED_OFFSET + self.seed
 
 
 class MSERTask(TrainingTask):

@@ -28,7 +28,6 @@ from dataclasses import dataclass
 
 import torch
 
-from ..._dtypes import resolve_dtype
 from ..._validation import check_bool, check_int, check_one_of, check_real
 from ...learned import TrainConfig, TrainingTask, option
 from ...scenarios import PRESETS, get_scenario
@@ -37,8 +36,6 @@ from .model import UnfoldedPGA
 __all__ = ["UnfoldedPGAConfig", "UnfoldedPGATask", "evaluate_layers"]
 
 LOSSES = ("final", "sum_layers")
-TRAIN_SEED_OFFSET = 100_000
-VAL_SEED_OFFSET = 200_000
 
 
 @dataclass(frozen=True)
@@ -76,14 +73,6 @@ class UnfoldedPGAConfig(TrainConfig):
 
     def default_lr(self) -> float:
         return 1e-4 if self.snr_db >= 20 else 1e-3
-
-    @property
-    def train_seed(self) -> int:
-        return TRAIN_SEED_OFFSET + self.seed
-
-    @property
-    def val_seed(self) -> int:
-        return VAL_SEED_OFFSET + self.seed
 
 
 @torch.no_grad()
@@ -123,25 +112,7 @@ class UnfoldedPGATask(TrainingTask):
         )
 
     def data(self):
-        c, sc = self.config, self.scenario
-        dtype = resolve_dtype(c.dtype)
-        if c.dataset is not None:
-            from ...datasets import load_channels
-
-            h_all, _ = load_channels(c.dataset, num_users=sc.num_users, num_antennas=sc.num_bs_antennas)
-            need = c.train_channels + c.val_channels
-            if h_all.dim() != 3 or h_all.shape[0] < need:
-                raise ValueError(
-                    f"dataset {c.dataset} has {h_all.shape[0]} drops of shape {tuple(h_all.shape[1:])}; "
-                    f"training needs {need} single-antenna-user drops (train_channels + val_channels)"
-                )
-            h_all = h_all.to(torch.complex128)
-            h_train, h_val = h_all[: c.train_channels].to(dtype), h_all[c.train_channels : need]
-        else:
-            cm = sc.channel_model()
-            h_train = cm(c.train_channels, seed=c.train_seed, dtype=torch.complex128).to(dtype)
-            h_val = cm(c.val_channels, seed=c.val_seed, dtype=torch.complex128)
-        return h_train.to(c.device), h_val.to(c.device)
+        return self.channel_data()
 
     def loss(self, model, h):
         rates = model.forward_layers(h, self.power, self.noise_var)  # [B, I+1]
