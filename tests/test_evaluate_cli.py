@@ -105,7 +105,7 @@ def test_cli_errors_exit_2():
 def test_scenarios_and_methods_listing():
     res = runner.invoke(app, ["scenarios"])
     assert res.exit_code == 0
-    for name in ("unfolded-pga", "mser", "jcehb", "uplink-massive-mimo", "asnet"):
+    for name in ("unfolded-pga", "mser", "jcehb", "uplink-s2", "asnet"):
         assert name in res.output
     assert "num_bs_antennas=32" in res.output
     res = runner.invoke(app, ["methods"])

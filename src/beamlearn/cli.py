@@ -71,7 +71,7 @@ def evaluate(
     observation: str | None = typer.Option(
         None,
         help="What the transmitter observes instead of the scenario's: perfect, pilots:T[:ls|lmmse[:POWER]] "
-        "or uplink[:MAPPING[:ERROR_VAR]]; methods are scored on the true channel.",
+        "or uplink[:MAPPING[:ERROR_VAR[:PILOTS[:POWER]]]]; methods are scored on the true channel.",
     ),
     dataset: Path | None = typer.Option(
         None,

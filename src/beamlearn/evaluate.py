@@ -101,12 +101,16 @@ def evaluate(
     dtype = resolve_dtype(dtype)
     device = check_device(device)
 
+    uplink = None
     if channels is None:
         num_channels = check_int("num_channels", num_channels, 1)
         model = sc.channel_model()
         if sc.channel.kind == "dataset":  # at most num_channels drops, from the start of the file
             num_channels = min(num_channels, model.drops)
-        h = model(num_channels, seed=seed, device=device, dtype=dtype)
+        if getattr(model, "paired", False) and sc.observation.kind == "uplink":
+            h, uplink = model.pair(num_channels, seed=seed, device=device, dtype=dtype)
+        else:
+            h = model(num_channels, seed=seed, device=device, dtype=dtype)
         source = sc.channel.describe()
     else:
         check_complex("channels", channels)
@@ -153,6 +157,7 @@ def evaluate(
         progress=progress,
         desc=f"evaluate {sc.name}",
         on_cell=on_cell,
+        uplink=uplink,
     )
     rows = result.rows(order, snrs)
     if out is not None:

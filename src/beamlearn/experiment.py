@@ -115,6 +115,7 @@ def run_grid(
     progress: bool = True,
     desc: str = "",
     on_cell: Callable[[GridResult], None] | None = None,
+    uplink: torch.Tensor | None = None,
 ) -> GridResult:
     """Compute ``metric`` for every method at every SNR on the true ``channels`` ``[B, K, N]`` (or
     ``[B, K, Nr, N]``).
@@ -135,6 +136,9 @@ def run_grid(
         warmup: call each method once on two channels before timing it (lazy initialisation).
         progress: show a progress bar over the batches.
         on_cell: called with the partial result after every finished cell (e.g. to write a CSV).
+        uplink: the uplink channels ``[B, N, K]`` of ``channels`` drawn by a paired UL/DL channel source
+            (:meth:`~beamlearn.channels.uplink_pairs.UplinkPairChannel.pair`), for an ``"uplink"``
+            observation.
     """
     met = get_metric(metric)
     obs = observation if observation is not None else getattr(scenario, "observation", None) or PERFECT_CSI
@@ -142,6 +146,12 @@ def run_grid(
     if not snrs:
         raise ValueError(f"snr_db must be a non-empty list of SNRs in dB, got {snr_db!r}")
     check_channel("channels", channels)
+    if uplink is not None:
+        if obs.kind != "uplink":
+            raise ValueError(f"uplink channels were given, but the observation is {obs.kind!r}, not 'uplink'")
+        if uplink.shape[0] != channels.shape[0]:
+            raise ValueError(f"uplink has {uplink.shape[0]} channels, channels {channels.shape[0]}")
+        uplink = uplink.to(channels.device)
     if batch_size < 1:
         raise ValueError(f"batch_size must be an integer >= 1, got {batch_size}")
     subsets = dict(subsets or {})
@@ -154,7 +164,10 @@ def run_grid(
     if cache_dir is not None:
         from . import __version__
 
-        digest = hashlib.sha256(channels.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
+        digest = hashlib.sha256(channels.detach().cpu().contiguous().numpy().tobytes())
+        if uplink is not None:
+            digest.update(uplink.detach().cpu().contiguous().numpy().tobytes())
+        digest = digest.hexdigest()
         key = experiment_key(
             {
                 "description": dict(description or {}),
@@ -198,11 +211,13 @@ def run_grid(
                     warm.add(name)
                     with torch.no_grad():
                         p, s2 = scenario.power_and_noise(s)
-                        o = obs.observe(channels[:2], p, s2, covariance=covariance)
-                        method(o.channel if method.observes == "channel" else o, p, s2)
+                        ul = None if uplink is None else uplink[:2]
+                        o = obs.observe(channels[:2], p, s2, covariance=covariance, uplink=ul)
+                        method(_view(method, o, channels[:2]), p, s2)
                 bar.set_postfix_str(f"{name} @ {s:g} dB")
+                ul = None if uplink is None else uplink[: n_of(name)]
                 values, secs = _cell(
-                    method, channels[: n_of(name)], scenario, s, met, obs, batch_size, seed, name, bar, covariance
+                    method, channels[: n_of(name)], scenario, s, met, obs, batch_size, seed, name, bar, covariance, ul
                 )
                 finite = torch.isfinite(values)
                 if not bool(finite.all()):
@@ -249,8 +264,16 @@ def _long_term_covariance(scenario, channels: torch.Tensor, seed: int, samples: 
     return (rows.mH @ rows / rows.shape[0]).to(device=channels.device, dtype=channels.dtype)
 
 
+def _view(method, observation, h):
+    """What ``method`` is handed: the observation's channel view, the whole observation, or (a
+    perfect-CSI reference, ``observes == "truth"``) the true channel."""
+    if method.observes == "truth":
+        return h
+    return observation.channel if method.observes == "channel" else observation
+
+
 @torch.no_grad()
-def _cell(method, h, scenario, snr, met: Metric, obs: ObservationSpec, batch_size, seed, name, bar, covariance):
+def _cell(method, h, scenario, snr, met: Metric, obs: ObservationSpec, batch_size, seed, name, bar, covariance, uplink):
     p, s2 = scenario.power_and_noise(snr)
     dev = h.device
     g_obs = torch.Generator(device=dev)
@@ -261,8 +284,9 @@ def _cell(method, h, scenario, snr, met: Metric, obs: ObservationSpec, batch_siz
     vals, secs = [], 0.0
     for start in range(0, h.shape[0], batch_size):
         hb = h[start : start + batch_size]
-        o = obs.observe(hb, p, s2, g_obs, covariance=covariance)
-        x = o.channel if method.observes == "channel" else o
+        ub = None if uplink is None else uplink[start : start + batch_size]
+        o = obs.observe(hb, p, s2, g_obs, covariance=covariance, uplink=ub)
+        x = _view(method, o, hb)
         _sync(dev)
         t0 = time.perf_counter()
         bf = method(x, p, s2)

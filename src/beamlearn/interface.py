@@ -26,7 +26,7 @@ from typing import ClassVar
 
 import torch
 
-__all__ = ["Beamformers", "BeamformingMethod", "user_channels", "constructor_config"]
+__all__ = ["Beamformers", "BeamformingMethod", "PerfectCSI", "user_channels", "constructor_config"]
 
 
 @dataclass
@@ -104,7 +104,7 @@ class BeamformingMethod(torch.nn.Module):
     name: ClassVar[str] = "method"
     learned: ClassVar[bool] = False
     hybrid: ClassVar[bool] = False
-    observes: ClassVar[str] = "channel"  # "channel" or "observation"
+    observes: ClassVar[str] = "channel"  # "channel", "observation" or "truth" (see PerfectCSI)
 
     def forward(self, h: torch.Tensor, power, noise_var) -> Beamformers:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -126,6 +126,36 @@ class BeamformingMethod(torch.nn.Module):
             d.update(str(t.dtype).encode())
             d.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
         return d.hexdigest()[:16]
+
+
+class PerfectCSI(BeamformingMethod):
+    """A reference bound: ``method`` run on the true channel, whatever the scenario's observation.
+
+    The experiment runner hands a method with ``observes = "truth"`` the true channel instead of the
+    observation; a scenario names such references in ``Scenario.perfect_csi_methods`` (e.g. the
+    uplink paper's WMMSE with perfect downlink CSI), and :func:`beamlearn.registry.build_method` wraps
+    them.
+
+    Example:
+        >>> from beamlearn.precoding import ZF
+        >>> PerfectCSI(ZF()).observes
+        'truth'
+    """
+
+    observes: ClassVar[str] = "truth"
+
+    def __init__(self, method: BeamformingMethod):
+        super().__init__()
+        if not isinstance(method, BeamformingMethod) or method.observes != "channel":
+            raise ValueError("PerfectCSI wraps a method that observes the channel (observes == 'channel')")
+        self.method = method
+        self.name = f"{method.name}@perfect-csi"
+
+    def config(self) -> dict:
+        return {"method": f"{type(self.method).__module__}.{type(self.method).__qualname__}", **self.method.config()}
+
+    def forward(self, h, power, noise_var) -> Beamformers:
+        return self.method(h, power, noise_var)
 
 
 def user_channels(h: torch.Tensor, num_streams: int | None) -> torch.Tensor:

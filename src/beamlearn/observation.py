@@ -22,6 +22,18 @@ Kinds:
   systems register others with :func:`register_uplink_mapping`), optionally with i.i.d. estimation
   error of variance ``uplink_error_var`` per entry. The channel view is the mapping's downlink
   reading of it (the transpose for ``"reciprocal"``).
+
+  A *paired* channel source (:class:`~beamlearn.channels.uplink_pairs.UplinkPairChannel`, whose
+  downlink is a function of the uplink that no mapping can invert) draws both channels; the caller
+  passes its uplink to :meth:`ObservationSpec.observe` (``uplink=``), and the mapping ``"paired"``
+  reads it in the paper's layout ``H_U`` ``[..., N, K]`` (column k: user k's uplink channel), whose
+  downlink view is ``H_U^H`` (the BS takes ``h_D = h_U``).
+
+  With ``pilot_length = L`` the users send ``L`` uplink pilot symbols instead
+  (``Y = H_U X + N``, ``X`` ``[K, L]`` the DFT pilots with entries of modulus ``sqrt(P_pilot)``,
+  ``N`` i.i.d. CN(0, sigma^2)), and the BS sees the least-squares statistic
+  ``Y X^H / (L P_pilot)`` ``[..., N, K]`` (``received`` and ``pilots`` hold ``Y`` and ``X``); with
+  ``L < K`` the pilots are not orthogonal (pilot contamination). Single-antenna users only.
 """
 
 from __future__ import annotations
@@ -48,8 +60,22 @@ def _reciprocal_downlink(u: torch.Tensor) -> torch.Tensor:
     return u.transpose(-1, -2)
 
 
+def _paired_uplink(h: torch.Tensor, generator=None) -> torch.Tensor:
+    raise ValueError(
+        "observation 'uplink:paired' needs the uplink channels of a paired UL/DL channel source (a scenario "
+        "such as uplink-s1 draws them with its channel model's pair()); pass them as observe(..., uplink=...)"
+    )
+
+
+def _paired_downlink(u: torch.Tensor) -> torch.Tensor:
+    return u.mH
+
+
 # name -> (downlink -> uplink, uplink -> downlink view)
-UPLINK_MAPPINGS: dict[str, tuple[Callable, Callable]] = {"reciprocal": (_reciprocal_uplink, _reciprocal_downlink)}
+UPLINK_MAPPINGS: dict[str, tuple[Callable, Callable]] = {
+    "reciprocal": (_reciprocal_uplink, _reciprocal_downlink),
+    "paired": (_paired_uplink, _paired_downlink),
+}
 
 
 def register_uplink_mapping(name: str, to_uplink: Callable, to_downlink_view: Callable) -> None:
@@ -107,8 +133,10 @@ class ObservationSpec:
 
     Attributes:
         kind: ``"perfect"``, ``"pilots"`` or ``"uplink"``.
-        pilot_length: T, pilot symbols (``"pilots"``; >= N for the LS estimator).
-        pilot_power: total power of one pilot symbol (``None``: the data power P of the SNR point).
+        pilot_length: T, pilot symbols (``"pilots"``; >= N for the LS estimator); for ``"uplink"``,
+            the uplink pilot symbols L of every user (``None``: the BS knows the uplink channel).
+        pilot_power: total power of one pilot symbol (``None``: the data power P of the SNR point); for
+            ``"uplink"``, each user's power per pilot symbol.
         estimator: ``"ls"`` or ``"lmmse"``.
         mapping: the UL/DL mapping of ``"uplink"`` (a name in :data:`UPLINK_MAPPINGS`).
         uplink_error_var: variance of the i.i.d. CN error added to the uplink channel (0: exact).
@@ -124,9 +152,11 @@ class ObservationSpec:
     def __post_init__(self):
         check_one_of("observation kind", self.kind, KINDS)
         check_one_of("estimator", self.estimator, ESTIMATORS)
-        if self.kind == "pilots":
-            if self.pilot_length is None:
-                raise ValueError("observation kind 'pilots' needs pilot_length (an integer >= 1)")
+        if self.kind == "pilots" and self.pilot_length is None:
+            raise ValueError("observation kind 'pilots' needs pilot_length (an integer >= 1)")
+        if self.kind == "perfect" and self.pilot_length is not None:
+            raise ValueError("observation kind 'perfect' takes no pilot_length")
+        if self.pilot_length is not None:
             check_int("pilot_length", self.pilot_length, 1)
         if self.pilot_power is not None:
             check_positive("pilot_power", self.pilot_power)
@@ -138,7 +168,8 @@ class ObservationSpec:
     @classmethod
     def parse(cls, text: str) -> ObservationSpec:
         """The command-line spelling: ``perfect``, ``pilots:T[:ls|lmmse[:POWER]]`` or
-        ``uplink[:MAPPING[:ERROR_VAR]]``, e.g. ``pilots:64:lmmse`` or ``uplink:reciprocal:0.01``."""
+        ``uplink[:MAPPING[:ERROR_VAR[:PILOTS[:POWER]]]]``, e.g. ``pilots:64:lmmse``,
+        ``uplink:reciprocal:0.01`` or ``uplink:paired:0:6`` (6 uplink pilot symbols)."""
         parts = [p.strip() for p in str(text).split(":")]
         kind = parts[0]
         check_one_of("observation kind", kind, KINDS)
@@ -152,11 +183,13 @@ class ObservationSpec:
                     estimator=parts[2] if len(parts) > 2 else "ls",
                     pilot_power=float(parts[3]) if len(parts) > 3 else None,
                 )
-            if kind == "uplink" and len(parts) <= 3:
+            if kind == "uplink" and len(parts) <= 5:
                 return cls(
                     "uplink",
                     mapping=parts[1] if len(parts) > 1 else "reciprocal",
                     uplink_error_var=float(parts[2]) if len(parts) > 2 else 0.0,
+                    pilot_length=int(parts[3]) if len(parts) > 3 else None,
+                    pilot_power=float(parts[4]) if len(parts) > 4 else None,
                 )
         except ValueError as e:
             raise ValueError(f"observation {text!r}: {e}") from None
@@ -175,7 +208,10 @@ class ObservationSpec:
                 "pilot_power": self.pilot_power,
                 "estimator": self.estimator,
             }
-        return {"kind": "uplink", "mapping": self.mapping, "uplink_error_var": self.uplink_error_var}
+        d = {"kind": "uplink", "mapping": self.mapping, "uplink_error_var": self.uplink_error_var}
+        if self.pilot_length is not None:
+            d |= {"pilot_length": self.pilot_length, "pilot_power": self.pilot_power}
+        return d
 
     def observe(
         self,
@@ -185,23 +221,23 @@ class ObservationSpec:
         generator: torch.Generator | None = None,
         *,
         covariance: torch.Tensor | None = None,
+        uplink: torch.Tensor | None = None,
     ) -> Observation:
         """The observation of the true channels ``h`` ``[B, K, N]`` or ``[B, K, Nr, N]`` at ``(P, sigma^2)``.
 
         ``covariance`` is the long-term ``E[h^H h]`` of a row ``[N, N]`` for the LMMSE estimator and for
         methods that consume it (the experiment runner estimates it once, from channels independent of
         the test set); without it the sample covariance of ``h`` stands in (for direct calls only: it
-        leaks the test channels to the estimator)."""
+        leaks the test channels to the estimator).
+
+        ``uplink`` is the uplink channel of each of ``h`` drawn by a paired UL/DL channel source
+        (``[B, N, K]``, kind ``"uplink"`` only); without it the mapping makes it from ``h``."""
         if self.kind == "perfect":
             return Observation("perfect", h)
         if self.kind == "uplink":
-            if self.mapping not in UPLINK_MAPPINGS:
-                raise ValueError(f"mapping must be one of {', '.join(UPLINK_MAPPINGS)}, got {self.mapping!r}")
-            to_ul, to_dl = UPLINK_MAPPINGS[self.mapping]
-            u = to_ul(h, generator)
-            if self.uplink_error_var > 0:
-                u = u + complex_normal(u.shape, generator, u.device, u.dtype, self.uplink_error_var)
-            return Observation("uplink", to_dl(u), uplink=u)
+            return self._observe_uplink(h, power, noise_var, generator, uplink)
+        if uplink is not None:
+            raise ValueError(f"observation kind {self.kind!r} takes no uplink channels")
         from .estimation import lmmse_estimate, ls_estimate, orthogonal_pilots
 
         n = h.shape[-1]
@@ -218,6 +254,38 @@ class ObservationSpec:
             est = lmmse_estimate(y, x, noise_var, cov)
         sounder = Sounder(h, noise_var, generator, self.pilot_length)
         return Observation("pilots", est, pilots=x, received=y, covariance=cov, sound=sounder)
+
+    def _observe_uplink(self, h, power, noise_var, generator, uplink) -> Observation:
+        if self.mapping not in UPLINK_MAPPINGS:
+            raise ValueError(f"mapping must be one of {', '.join(UPLINK_MAPPINGS)}, got {self.mapping!r}")
+        to_ul, to_dl = UPLINK_MAPPINGS[self.mapping]
+        if uplink is None:
+            u = to_ul(h, generator)
+        else:
+            if uplink.shape[0] != h.shape[0] or not uplink.is_complex():
+                raise ValueError(
+                    f"uplink must be complex channels [B, N, K] for the {h.shape[0]} downlink channels, got "
+                    f"{tuple(uplink.shape)} {uplink.dtype}"
+                )
+            u = uplink.to(device=h.device, dtype=h.dtype)
+        if self.uplink_error_var > 0:
+            u = u + complex_normal(u.shape, generator, u.device, u.dtype, self.uplink_error_var)
+        if self.pilot_length is None:
+            return Observation("uplink", to_dl(u), uplink=u)
+        if h.dim() != u.dim() or h.shape[-2:] != u.shape[-1:-3:-1]:
+            raise ValueError(
+                f"uplink pilots need single-antenna users (uplink [B, N, K]); got uplink {tuple(u.shape)} for "
+                f"downlink {tuple(h.shape)}"
+            )
+        from .estimation import orthogonal_pilots, uplink_ls_statistic
+
+        k = u.shape[-1]
+        p_pilot = float(self.pilot_power or power)
+        x = orthogonal_pilots(k, self.pilot_length, k * p_pilot, dtype=u.dtype, device=u.device)  # [K, L]
+        y = u @ x
+        y = y + complex_normal(y.shape, generator, y.device, y.dtype, float(noise_var))
+        stat = uplink_ls_statistic(y, x, p_pilot)
+        return Observation("uplink", to_dl(stat), pilots=x, received=y, uplink=stat)
 
 
 PERFECT_CSI = ObservationSpec()

@@ -198,7 +198,12 @@ def build_method(name: str, scenario, snrs=None) -> BeamformingMethod:
     reason = info.unsupported(scenario, snrs)
     if reason:
         raise ValueError(f"method {name!r} does not apply to scenario {scenario.name!r}: {reason}")
-    return info.build(scenario)
+    method = info.build(scenario)
+    if name in getattr(scenario, "perfect_csi_methods", ()):
+        from .interface import PerfectCSI
+
+        method = PerfectCSI(method)  # the scenario's reference bound: scored with the true channel
+    return method
 
 
 def available_methods(scenario, snrs=None, *, needs_precoder: bool = False) -> list[str]:

@@ -22,7 +22,9 @@ from .observation import PERFECT_CSI, ObservationSpec
 
 __all__ = ["ChannelSpec", "Scenario", "PRESETS", "get_scenario", "list_scenarios"]
 
-CHANNEL_KINDS = ("rayleigh", "correlated-rayleigh", "clustered", "source", "dataset")
+CHANNEL_KINDS = ("rayleigh", "correlated-rayleigh", "clustered", "uplink-pair", "source", "dataset")
+# the paired UL/DL generators of the uplink paper (channels/uplink_pairs.py), by params["map"]
+UPLINK_PAIR_MAPS = {"squared": "SquaredMapChannel", "mismatch": "MismatchRayleighChannel", "ray": "RayUplinkChannel"}
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,9 @@ class ChannelSpec:
     :class:`RayleighChannel`, :class:`CorrelatedRayleighChannel` or :class:`ClusteredChannel` (for the
     clustered model, ``bs_array`` may be ``"ula"`` (default) or ``("upa", rows, cols)`` and
     ``bs_array_normalize``/``ue_array_normalize`` control the 1/sqrt(N) of the steering vectors).
+    ``kind="uplink-pair"`` is a paired uplink/downlink source of the uplink paper
+    (:mod:`beamlearn.channels.uplink_pairs`), ``params["map"]`` one of ``squared`` (S0), ``mismatch``
+    (S1), ``ray`` (S2), the other params its options.
 
     Any other channel source of the library is named by ``kind="source"`` with ``params["name"]`` one
     of :data:`beamlearn.datasets.SOURCES` (``rayleigh``, ``clustered-ula``, ``3gpp-umi``, ``3gpp-uma``,
@@ -49,6 +54,8 @@ class ChannelSpec:
             raise ValueError("a channel of kind 'source' needs params['name'], e.g. '3gpp-umi' or 'rt:munich'")
         if self.kind == "dataset" and not self.params.get("path"):
             raise ValueError("a channel of kind 'dataset' needs params['path'] (a .blch file)")
+        if self.kind == "uplink-pair":
+            check_one_of("uplink-pair map", self.params.get("map"), tuple(UPLINK_PAIR_MAPS))
 
     @classmethod
     def parse(cls, text: str) -> ChannelSpec:
@@ -100,6 +107,14 @@ class ChannelSpec:
             from .datasets import make_source
 
             return make_source(p.pop("name"), num_users, num_bs_antennas, **p)
+        if self.kind == "uplink-pair":
+            if num_rx_antennas != 1:
+                raise ValueError(
+                    f"uplink-pair channels have single-antenna users; got num_rx_antennas={num_rx_antennas}"
+                )
+            from .channels import uplink_pairs
+
+            return getattr(uplink_pairs, UPLINK_PAIR_MAPS[p.pop("map")])(num_users, num_bs_antennas, **p)
         if self.kind == "rayleigh":
             return RayleighChannel(num_users, num_bs_antennas, num_rx_antennas, **p)
         if self.kind == "correlated-rayleigh":
@@ -137,6 +152,9 @@ class Scenario:
         phase_bits: phase-shifter resolution in bits (``None``: infinite resolution).
         channel: the channel source.
         observation: what the transmitter observes (:mod:`beamlearn.observation`; default perfect CSI).
+        perfect_csi_methods: methods that are scored as reference bounds with perfect knowledge of the
+            true channel whatever the observation (e.g. the uplink paper's WMMSE with perfect downlink
+            CSI); :func:`beamlearn.registry.build_method` wraps them in :class:`~beamlearn.interface.PerfectCSI`.
         source: where the parameters come from (spec section), for listings.
     """
 
@@ -154,6 +172,7 @@ class Scenario:
     phase_bits: int | None = None
     channel: ChannelSpec = field(default_factory=ChannelSpec)
     observation: ObservationSpec = PERFECT_CSI
+    perfect_csi_methods: tuple[str, ...] = ()
     source: str = ""
 
     def __post_init__(self):
@@ -180,6 +199,9 @@ class Scenario:
             raise TypeError("channel must be a ChannelSpec")
         if not isinstance(self.observation, ObservationSpec):
             raise TypeError("observation must be an ObservationSpec")
+        if isinstance(self.perfect_csi_methods, str) or not all(isinstance(m, str) for m in self.perfect_csi_methods):
+            raise ValueError(f"perfect_csi_methods must be a tuple of method names, got {self.perfect_csi_methods!r}")
+        object.__setattr__(self, "perfect_csi_methods", tuple(self.perfect_csi_methods))
         o = self.observation
         if o.kind == "pilots" and o.estimator == "ls" and o.pilot_length < n:
             raise ValueError(
@@ -250,6 +272,9 @@ _HYBRID_MIMO_CHANNEL = ChannelSpec(
     dict(num_clusters=4, rays_per_cluster=2, gain_variance=0.1, aod_range=_PI3, aoa_range=_PI3, normalization="paths"),
 )
 
+# the uplink paper's transmitter sees the uplink channel of a paired UL/DL source (s2.2-2.3)
+_PAIRED_UPLINK = ObservationSpec("uplink", mapping="paired")
+
 PRESETS: dict[str, Scenario] = {
     s.name: s
     for s in [
@@ -304,28 +329,51 @@ PRESETS: dict[str, Scenario] = {
             "baselines)",
         ),
         Scenario(
-            name="uplink-massive-mimo",
-            num_bs_antennas=64,
-            num_users=6,
-            snr_db=(0, 5, 10, 15, 20),
-            channel=ChannelSpec(
-                "clustered",
-                dict(
-                    num_clusters=1,
-                    rays_per_cluster=10,
-                    gain_variance=1.0,
-                    aod_range=(-math.pi / 2, math.pi / 2),
-                    aod_spread=math.pi / 12,
-                    spread_distribution="uniform",
-                    normalization="none",
-                    bs_array_normalize=False,
-                ),
-            ),
-            source="uplink-model-driven-bf.md s3.3 (S2), downlink marginal only: 10 paths in +-pi/12 around a "
-            "U(-pi/2,pi/2) mean, unnormalised ULA; CN(0,1) path gains stand in for the paper's alpha^2 "
-            "Rayleigh-squared gains and the fixed c*Phi front-end mismatch (the UL/DL pair generator "
-            "belongs to that system); paper's operating point P/N0 = 10 dB",
+            name="uplink-s0",
+            num_bs_antennas=4,
+            num_users=4,
+            snr_db=(20,),
+            channel=ChannelSpec("uplink-pair", {"map": "squared"}),
+            observation=_PAIRED_UPLINK,
+            perfect_csi_methods=("wmmse",),
+            source="uplink-model-driven-bf.md s3.1 (S0, Fig. 2): H_U i.i.d. CN(0,1), h_d = h_u^2 element-wise; "
+            "P/N0 = 20 dB; the BS sees the perfect uplink channel",
         ),
+        Scenario(
+            name="uplink-s1",
+            num_bs_antennas=4,
+            num_users=4,
+            snr_db=(20,),
+            channel=ChannelSpec("uplink-pair", {"map": "mismatch"}),
+            observation=_PAIRED_UPLINK,
+            perfect_csi_methods=("wmmse",),
+            source="uplink-model-driven-bf.md s3.2 (S1, Fig. 4): H_U i.i.d. CN(0,1), h_D = c Phi h_U with c, Phi "
+            "fixed (system seed 0); P/N0 = 20 dB; the BS sees the perfect uplink channel",
+        ),
+        *[
+            Scenario(
+                name=name,
+                num_bs_antennas=64,
+                num_users=k,
+                snr_db=(10,),
+                channel=ChannelSpec("uplink-pair", {"map": "ray"}),
+                observation=obs,
+                perfect_csi_methods=("wmmse",),
+                source="uplink-model-driven-bf.md s3.3 (S2, Fig. 5, Table I): FDD 2.5/2.4 GHz ULA ray model (40), "
+                "10 paths in +-pi/12 of a U(-pi/2,pi/2) mean, Rayleigh-amplitude gains squared on the downlink, "
+                f"common phase, fixed c Phi; P/N0 = 10 dB; {what}",
+            )
+            for name, k, obs, what in (
+                ("uplink-s2", 4, _PAIRED_UPLINK, "K=4, perfect uplink channel"),
+                ("uplink-s2-k6", 6, _PAIRED_UPLINK, "K=6, perfect uplink channel"),
+                (
+                    "uplink-s2-pilots",
+                    6,
+                    ObservationSpec("uplink", mapping="paired", pilot_length=6),
+                    "K=6, L=6 uplink DFT pilots (the BS sees Y X^H / (L P))",
+                ),
+            )
+        ],
         Scenario(
             name="asnet",
             num_bs_antennas=128,

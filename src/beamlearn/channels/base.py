@@ -60,6 +60,14 @@ class ChannelModel(abc.ABC):
         dtype: torch.dtype = torch.complex64,
         squeeze_rx: bool = True,
     ) -> torch.Tensor:
+        batch_shape, generator, device, dtype = self._draw_setup(batch_size, seed, generator, device, dtype)
+        h = self._sample(batch_shape, generator, device, dtype)  # [*B, (F,) K, Nr, N]
+        if squeeze_rx and self.num_rx_antennas == 1:
+            h = h.squeeze(-2)
+        return h
+
+    def _draw_setup(self, batch_size, seed, generator, device, dtype):
+        """Check the arguments of a draw; return ``(batch_shape, generator, device, dtype)``."""
         batch_shape = _batch_shape(batch_size)
         dtype = resolve_dtype(dtype)
         _check_memory(batch_shape, self, dtype)
@@ -70,10 +78,7 @@ class ChannelModel(abc.ABC):
         device = torch.device(device)
         if generator is None:
             generator = make_generator(seed, device)
-        h = self._sample(batch_shape, generator, device, dtype)  # [*B, (F,) K, Nr, N]
-        if squeeze_rx and self.num_rx_antennas == 1:
-            h = h.squeeze(-2)
-        return h
+        return batch_shape, generator, device, dtype
 
     @abc.abstractmethod
     def _sample(self, batch_shape: tuple[int, ...], generator, device, dtype) -> torch.Tensor:

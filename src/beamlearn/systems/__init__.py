@@ -11,12 +11,14 @@ from __future__ import annotations
 from .base import System
 from .mser import SYSTEM as MSER
 from .unfolded_pga import SYSTEM as UNFOLDED_PGA
+from .uplink import SYSTEM as UPLINK
 
 __all__ = ["System", "SYSTEMS", "register_system", "unregister_system", "all_systems", "get_system"]
 
 SYSTEMS: list[System] = [
     UNFOLDED_PGA,
     MSER,
+    UPLINK,
 ]
 
 _REGISTERED: dict[str, System] = {}
