@@ -255,7 +255,7 @@ class LearnedChannelBF(_UplinkNet):
     architecture with BatchNorm in every hidden layer, ``2NK`` outputs -> ``W`` scaled to
     ``||W||_F^2 = P``). With uplink pilots and ``lmmse=True`` the CSI-Net reads the LMMSE estimate
     (15)-(17) of ``H_U`` from ``Y`` with the stored mean ``ul_mean`` ``[N, K]`` and row covariance
-    ``ul_cov = Q / N`` ``[K, K]`` of the training uplink channels.
+    ``ul_cov = Q / N`` ``[K, K]`` of the training uplink channels (both kept as real pairs).
 
     Example:
         >>> import torch
@@ -284,20 +284,23 @@ class LearnedChannelBF(_UplinkNet):
         if self.beamformer == "bf":
             layers, width = _widths(self.arch, n, k)
             self.bf_net = _mlp(2 * n * k, width, layers, 2 * n * k, batch_norm=True, act=nn.Tanh)
-        self.register_buffer("ul_mean", torch.zeros(n, k, dtype=torch.complex64))
-        self.register_buffer("ul_cov", torch.eye(k, dtype=torch.complex64) if self.lmmse else torch.zeros(0, 0))
+        # stored as real pairs [..., 2]: Module.to(float32) would drop the imaginary part of complex buffers
+        self.register_buffer("ul_mean", torch.zeros(n, k, 2))
+        self.register_buffer("ul_cov", torch.view_as_real(torch.eye(k, dtype=torch.complex64)).clone())
         self.name = "learned-channel-" + self.beamformer
 
     def set_uplink_statistics(self, mean: torch.Tensor, row_cov: torch.Tensor) -> None:
         """Store the training set's uplink mean ``[N, K]`` and row covariance ``E[dH^H dH] / N`` ``[K, K]``."""
-        self.ul_mean = mean.detach().to(torch.complex64).clone()
-        self.ul_cov = row_cov.detach().to(torch.complex64).clone()
+        self.ul_mean = torch.view_as_real(mean.detach().to(torch.complex128)).to(self.ul_mean).clone()
+        self.ul_cov = torch.view_as_real(row_cov.detach().to(torch.complex128)).to(self.ul_cov).clone()
 
     def channel_input(self, observation, noise_var) -> torch.Tensor:
         """The CSI-Net's input ``[B, N, K]``: the uplink channel, or its LMMSE estimate from pilots."""
         if isinstance(observation, Observation) and observation.received is not None and self.lmmse:
             y, x = observation.received, observation.pilots
-            cov, mean = self.ul_cov.to(y.dtype), self.ul_mean.to(y.dtype)
+            rd = y.real.dtype
+            cov = torch.view_as_complex(self.ul_cov.to(rd).contiguous())
+            mean = torch.view_as_complex(self.ul_mean.to(rd).contiguous())
             return lmmse_estimate(y, x, noise_var, cov, mean=mean)
         return uplink_input(observation)
 
