@@ -26,8 +26,8 @@ Measures, in one run and side by side, on scenario S2 (single-cell massive-MIMO 
 
 Usage::
 
-    python benchmarks/bench_uplink.py                 # full run (a few minutes on 2 CPU cores)
-    python benchmarks/bench_uplink.py --quick         # quick check (K = 2, 10 for Table I; K = 4; ~20 s)
+    python benchmarks/bench_uplink.py                 # full run (about 4 minutes on 2 shared CPU cores)
+    python benchmarks/bench_uplink.py --quick         # quick check (K = 2, 10 for Table I; K = 4; ~10 s)
     python benchmarks/bench_uplink.py --device cuda --json results/bench_uplink_cuda.json
 
 Threads: one by default (``--threads``; torch ``set_num_threads`` and OMP/OPENBLAS/MKL_NUM_THREADS, set
@@ -416,7 +416,7 @@ def markdown(result: dict) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="a quick check: fewer K, steps and channels (~20 s)")
+    ap.add_argument("--quick", action="store_true", help="a quick check: fewer K, steps and channels (~10 s)")
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="torch device (default cpu)")
     ap.add_argument("--json", default=None, help="write the results to this JSON file")
     ap.add_argument(

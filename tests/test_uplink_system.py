@@ -179,3 +179,14 @@ def test_tiny_training_improves_and_resumes(tmp_path, method, loss):
 def test_mismatch_source_matches_the_scenario():
     cm = get_scenario("uplink-s1").channel_model()
     assert isinstance(cm, MismatchRayleighChannel) and cm.paired
+
+
+@pytest.mark.parametrize("beamformer", ["zf", "bf"])
+def test_two_step_baselines_meet_the_power_budget(beamformer):
+    torch.manual_seed(1)
+    m = LearnedChannelBF(6, 3, beamformer=beamformer).eval()
+    u = torch.randn(9, 6, 3, dtype=torch.complex64)
+    for power in (0.5, 1e3):
+        w = m(u, power, 1.0).precoder
+        assert w.shape == (9, 6, 3) and bool(torch.isfinite(w).all())
+        assert bool(((w.abs() ** 2).sum((-2, -1)) <= power * (1 + 1e-5)).all())

@@ -4,10 +4,12 @@
 configuration (scenario, N, K, pilots, SNR), as the paper does. Methods:
 
 * ``proposed``: the hybrid loss (10) ``alpha_H L_H + alpha_P L_P - alpha_R R`` with
-  ``alpha_H = alpha_P = 1``, ``alpha_R = 0.001``; ``--loss original|zf|reduced`` picks the
-  beamformer inside the rate term: the structure (7) with an N x N solve (the paper's original
-  cost), ZF on the learned channel (24) (the Power-Net is then trained by L_P alone, spec s4.7), or
-  the reduced-dimension form (22)-(23); the trained model always outputs the structure (7);
+  ``alpha_H = alpha_P = 1``, ``alpha_R = 0.001``; ``--loss`` picks the beamformer inside the rate
+  term: ``original``, the structure (7) computed exactly through the K x K push-through identity;
+  ``original-full``, the same W with the paper's N x N solve (its cost is Table I's original
+  formulation); ``zf``, ZF on the learned channel (24) (the Power-Net is then trained by L_P alone,
+  spec s4.7); ``reduced``, the reduced-dimension form (22)-(23). The four give one model class, which
+  always outputs the structure (7);
 * ``supervised`` (``alpha_R = 0``) and ``unsupervised`` (``alpha_H = alpha_P = 0``, ``alpha_R = 1``):
   the Fig. 2 ablations;
 * ``learned-channel``: the CSI-Net alone on L_H (the two-step baseline's first step; ZF at inference);
@@ -46,13 +48,15 @@ from ...metrics.rates import sum_rate
 from ...observation import ObservationSpec
 from ...precoding import wmmse_power_labels, zf_precoder
 from ...scenarios import PRESETS, Scenario, get_scenario
-from .model import LearnedChannelBF, UplinkMDL, rms
+from .model import ARCHS, LearnedChannelBF, UplinkMDL, rms
 
 __all__ = ["UplinkConfig", "UplinkTask", "METHODS", "LOSSES", "scenario_for", "make_data", "mean_rate"]
 
 METHODS = ("proposed", "supervised", "unsupervised", "learned-channel", "learned-channel-bf")
-LOSSES = ("original", "zf", "reduced")
-_FORMS = {"original": "full", "reduced": "reduced"}
+LOSSES = ("original", "original-full", "zf", "reduced")
+# the structure (7) in the rate term: "original" computes it exactly by the K x K push-through identity,
+# "original-full" with the paper's N x N solve (the cost Table I calls the original formulation)
+_FORMS = {"original": "push", "original-full": "full", "reduced": "reduced"}
 
 
 @dataclass(frozen=True)
@@ -65,11 +69,16 @@ class UplinkConfig(TrainConfig):
     pilots: int | None = option(None, "Uplink pilot symbols L (default: the preset's; 0: perfect uplink channel).")
     snr_db: float | None = option(None, "P/N0 in dB (default: the preset's single SNR).")
     method: str = option("proposed", "proposed, supervised, unsupervised, learned-channel or learned-channel-bf.")
-    loss: str = option("original", "Beamformer in the rate term: original (7), zf (24) or reduced (22)-(23).")
+    loss: str = option(
+        "original", "Beamformer in the rate term: original (7), original-full (7 by N x N solves), zf (24), reduced."
+    )
     alpha_h: float | None = option(None, "Weight of the channel MSE (default: 1; 0 for unsupervised).")
     alpha_p: float | None = option(None, "Weight of the power MSE (default: 1; 0 for unsupervised).")
     alpha_r: float | None = option(None, "Weight of the sum rate (default: 0.001; 0 supervised; 1 unsupervised).")
     rate_channel: str = option("true", "Channel of the training rate: true (default) or learned (literal paper).")
+    arch: str | None = option(
+        None, "Network widths: small (S0/S1: 4 x 4KN, FC Power-Net) or massive (S2: 3 x 2NK, CNN)."
+    )
     label_iterations: int = option(200, "WMMSE iterations of the power labels (best of MRT and RZF starts).")
     data_cache: str | None = option(None, "Folder to keep and reuse the generated data (with labels).")
     epochs: int = option(40, "Training epochs (paper: 200).")
@@ -94,6 +103,8 @@ class UplinkConfig(TrainConfig):
         check_one_of("method", self.method, METHODS)
         check_one_of("loss", self.loss, LOSSES)
         check_one_of("rate_channel", self.rate_channel, ("true", "learned"))
+        if self.arch is not None:
+            check_one_of("arch", self.arch, ARCHS)
         for name in ("alpha_h", "alpha_p", "alpha_r"):
             v = getattr(self, name)
             if v is not None and not check_real(name, v) >= 0:
@@ -258,7 +269,7 @@ class UplinkTask(TrainingTask):
 
     def build_model(self):
         c, sc = self.config, self.scenario
-        arch = "small" if sc.num_bs_antennas * sc.num_users <= 100 else "massive"
+        arch = c.arch or ("massive" if c.scenario.startswith("uplink-s2") else "small")
         u_scale, h_scale = self._scales or (1.0, 1.0)
         n, k = sc.num_bs_antennas, sc.num_users
         if c.method in ("learned-channel", "learned-channel-bf"):
