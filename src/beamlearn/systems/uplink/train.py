@@ -50,7 +50,17 @@ from ...precoding import wmmse_power_labels, zf_precoder
 from ...scenarios import PRESETS, Scenario, get_scenario
 from .model import ARCHS, LearnedChannelBF, UplinkMDL, rms
 
-__all__ = ["UplinkConfig", "UplinkTask", "METHODS", "LOSSES", "scenario_for", "make_data", "mean_rate"]
+__all__ = [
+    "UplinkConfig",
+    "UplinkTask",
+    "METHODS",
+    "LOSSES",
+    "scenario_for",
+    "make_pairs",
+    "observe",
+    "make_data",
+    "mean_rate",
+]
 
 METHODS = ("proposed", "supervised", "unsupervised", "learned-channel", "learned-channel-bf")
 LOSSES = ("original", "original-full", "zf", "reduced")
@@ -142,16 +152,12 @@ def scenario_for(config: UplinkConfig) -> Scenario:
     return sc.replace(name=f"{sc.name}[{','.join(tags)}]", **changes)
 
 
-def make_data(sc: Scenario, samples: int, seed: int, *, labels: bool, label_iterations: int = 200) -> dict:
-    """Samples of scenario ``sc`` (complex128, CPU): ``h`` downlink ``[B, K, N]``, ``u`` the uplink
-    information ``[B, N, K]``, ``y`` the received pilots ``[B, N, L]`` (empty without pilots) and, with
-    ``labels``, the WMMSE fractions ``pf``, ``qf`` ``[B, K]`` (zeros otherwise)."""
-    cm = sc.channel_model()
-    h, u_true = cm.pair(samples, seed=seed, dtype=torch.complex128)
+def make_pairs(sc: Scenario, samples: int, seed: int, *, labels: bool, label_iterations: int = 200) -> dict:
+    """The scenario's UL/DL pairs and (with ``labels``) their WMMSE power labels, complex128 on the CPU:
+    ``h`` downlink ``[B, K, N]``, ``u_true`` uplink ``H_U`` ``[B, N, K]``, ``pf``, ``qf`` ``[B, K]``
+    (zeros without labels). Independent of the observation (pilots are applied by :func:`observe`)."""
+    h, u_true = sc.channel_model().pair(samples, seed=seed, dtype=torch.complex128)
     power, noise = sc.power_and_noise(sc.snr_db[0])
-    g = torch.Generator().manual_seed(seed + 7)
-    obs = sc.observation.observe(h, power, noise, g, uplink=u_true)
-    y = obs.received if obs.received is not None else torch.zeros(samples, 0, 0, dtype=h.dtype)
     k = sc.num_users
     pf = qf = torch.zeros(samples, k, dtype=torch.float64)
     if labels:
@@ -161,39 +167,55 @@ def make_data(sc: Scenario, samples: int, seed: int, *, labels: bool, label_iter
             lab.append((out.p_frac, out.q_frac))
         pf = torch.cat([a for a, _ in lab]).to(torch.float64)
         qf = torch.cat([b for _, b in lab]).to(torch.float64)
-    return {"h": h, "u": obs.uplink, "y": y, "u_true": u_true, "pf": pf, "qf": qf}
+    return {"h": h, "u_true": u_true, "pf": pf, "qf": qf}
+
+
+def observe(sc: Scenario, pairs: dict, seed: int) -> dict:
+    """``pairs`` with what the transmitter sees under the scenario's observation: ``u`` the uplink
+    information ``[B, N, K]`` (``H_U``, or the pilot statistic with noise drawn per sample from
+    ``seed``) and ``y`` the received pilots ``[B, N, L]`` (empty without pilots)."""
+    h = pairs["h"]
+    power, noise = sc.power_and_noise(sc.snr_db[0])
+    g = torch.Generator().manual_seed(seed + 7)
+    obs = sc.observation.observe(h, power, noise, g, uplink=pairs["u_true"])
+    y = obs.received if obs.received is not None else torch.zeros(h.shape[0], 0, 0, dtype=h.dtype)
+    return dict(pairs) | {"u": obs.uplink, "y": y}
+
+
+def make_data(sc: Scenario, samples: int, seed: int, *, labels: bool, label_iterations: int = 200) -> dict:
+    """Samples of scenario ``sc`` (complex128, CPU): :func:`make_pairs` and :func:`observe` together."""
+    return observe(sc, make_pairs(sc, samples, seed, labels=labels, label_iterations=label_iterations), seed)
+
+
+def _pairs_key(sc: Scenario, samples: int, seed: int, labels: bool, label_iterations: int) -> str:
+    summary = {k: v for k, v in sc.summary().items() if k not in ("name", "observation", "source")}
+    desc = {"scenario": summary, "samples": samples, "seed": seed, "labels": labels, "format": 2}
+    if labels:
+        desc["label_iterations"] = label_iterations
+    return hashlib.sha256(json.dumps(desc, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _load(path: Path):
+    try:
+        return torch.load(path, weights_only=True) if path.is_file() else None
+    except Exception:  # noqa: BLE001 - a damaged cache file is regenerated
+        return None
 
 
 def _cached_data(config: UplinkConfig, sc: Scenario, samples: int, seed: int, labels: bool) -> dict:
-    desc = {
-        "scenario": sc.summary(),
-        "samples": samples,
-        "seed": seed,
-        "labels": labels,
-        "label_iterations": config.label_iterations,
-        "format": 1,
-    }
+    """:func:`make_data`, with the pairs and labels kept in ``config.data_cache`` (keyed by the channel
+    source, sizes, SNR, samples and seed, not by the observation: every pilot length reuses them)."""
+    it = config.label_iterations
     if config.data_cache is None:
-        return make_data(sc, samples, seed, labels=labels, label_iterations=config.label_iterations)
-    key = hashlib.sha256(json.dumps(desc, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    path = Path(config.data_cache) / f"uplink-{key}.pt"
-    if path.is_file():
-        try:
-            return torch.load(path, weights_only=True)
-        except Exception:  # noqa: BLE001 - a damaged cache file is regenerated
-            pass
-    if not labels:  # data with labels serve a run without them
-        desc["labels"] = True
-        key2 = hashlib.sha256(json.dumps(desc, sort_keys=True, default=str).encode()).hexdigest()[:16]
-        other = Path(config.data_cache) / f"uplink-{key2}.pt"
-        if other.is_file():
-            try:
-                return torch.load(other, weights_only=True)
-            except Exception:  # noqa: BLE001
-                pass
-    data = make_data(sc, samples, seed, labels=labels, label_iterations=config.label_iterations)
-    atomic_torch_save(data, path)
-    return data
+        return make_data(sc, samples, seed, labels=labels, label_iterations=it)
+    folder = Path(config.data_cache)
+    pairs = _load(folder / f"pairs-{_pairs_key(sc, samples, seed, True, it)}.pt")  # labelled data serve all
+    if pairs is None and not labels:
+        pairs = _load(folder / f"pairs-{_pairs_key(sc, samples, seed, False, it)}.pt")
+    if pairs is None:
+        pairs = make_pairs(sc, samples, seed, labels=labels, label_iterations=it)
+        atomic_torch_save(pairs, folder / f"pairs-{_pairs_key(sc, samples, seed, labels, it)}.pt")
+    return observe(sc, pairs, seed)
 
 
 @torch.no_grad()
