@@ -190,3 +190,20 @@ def test_two_step_baselines_meet_the_power_budget(beamformer):
         w = m(u, power, 1.0).precoder
         assert w.shape == (9, 6, 3) and bool(torch.isfinite(w).all())
         assert bool(((w.abs() ** 2).sum((-2, -1)) <= power * (1 + 1e-5)).all())
+
+
+def test_per_user_csi_net_maps_each_column_alone():
+    from beamlearn.systems.uplink.model import CSINet
+
+    torch.manual_seed(0)
+    n, k = 5, 3
+    net = CSINet(n, k, "massive", per_user=True)
+    u = torch.randn(4, n, k, dtype=torch.complex64)
+    y = from_real(net(to_real(u)), n, k)
+    for j in range(k):  # column j of the output is the shared network applied to column j alone
+        single = from_real(net.net(to_real(u[:, :, j : j + 1])), n, 1)[..., 0]
+        torch.testing.assert_close(y[..., j], single)
+    m = UplinkMDL(n, k, arch="massive", csi_per_user=True)
+    assert sum(p.numel() for p in m.csi.parameters()) < sum(
+        p.numel() for p in UplinkMDL(n, k, "massive").csi.parameters()
+    )

@@ -84,15 +84,26 @@ def _widths(arch: str, n: int, k: int) -> tuple[int, int]:
 
 class CSINet(nn.Module):
     """Uplink information -> downlink channel (spec s4.2): fully connected, tanh hidden layers, linear
-    output of ``2NK`` reals. ``forward(x)``: ``[B, 2NK]`` (scaled) -> ``[B, 2NK]``."""
+    output of ``2NK`` reals. ``forward(x)``: ``[B, 2NK]`` (scaled) -> ``[B, 2NK]``.
 
-    def __init__(self, n: int, k: int, arch: str = "small", batch_norm: bool = False):
+    ``per_user=True`` is the spec's shared per-user variant (s4.2 note): one network of the same hidden
+    widths maps each user's column (``2N`` reals -> ``2N``), so a sample gives K training examples; it
+    presumes the users' UL/DL maps are identical (``c_mode="common_fixed"``)."""
+
+    def __init__(self, n: int, k: int, arch: str = "small", batch_norm: bool = False, per_user: bool = False):
         super().__init__()
         layers, width = _widths(arch, n, k)
-        self.net = _mlp(2 * n * k, width, layers, 2 * n * k, batch_norm=batch_norm, act=nn.Tanh)
+        self.n, self.k, self.per_user = n, k, per_user
+        m = 2 * n if per_user else 2 * n * k
+        self.net = _mlp(m, width, layers, m, batch_norm=batch_norm, act=nn.Tanh)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        if not self.per_user:
+            return self.net(x)
+        n, k = self.n, self.k
+        cols = x.view(-1, 2, n, k).permute(0, 3, 1, 2).reshape(-1, 2 * n)  # [B*K, (Re, Im) x N]
+        out = self.net(cols).view(-1, k, 2, n).permute(0, 2, 3, 1)  # [B, 2, N, K]
+        return out.reshape(-1, 2 * n * k)
 
 
 class _SoftmaxHeads(nn.Module):
@@ -168,13 +179,14 @@ class _UplinkNet(LearnedMethod):
 
     observes = "observation"
 
-    def _setup(self, num_bs_antennas, num_users, arch, input_scale, output_scale):
+    def _setup(self, num_bs_antennas, num_users, arch, input_scale, output_scale, csi_per_user=False):
         self.num_bs_antennas = check_int("num_bs_antennas", num_bs_antennas, 1)
         self.num_users = check_int("num_users", num_users, 1)
         self.arch = check_one_of("arch", arch, ARCHS)
         self.input_scale = check_positive("input_scale", input_scale)
         self.output_scale = check_positive("output_scale", output_scale)
-        self.csi = CSINet(self.num_bs_antennas, self.num_users, self.arch)
+        self.csi_per_user = bool(csi_per_user)
+        self.csi = CSINet(self.num_bs_antennas, self.num_users, self.arch, per_user=self.csi_per_user)
 
     def _real_dtype(self) -> torch.dtype:
         return next(self.parameters()).dtype
@@ -194,6 +206,7 @@ class UplinkMDL(_UplinkNet):
         arch: ``"small"`` (S0/S1 widths, FC Power-Net) or ``"massive"`` (S2 widths, CNN Power-Net).
         input_scale, output_scale: global scales of the uplink information and of ``H_D`` (training RMS).
         zf_inference: output ZF on the learned channel instead of the structure (spec s4.7 option).
+        csi_per_user: one CSI-Net shared by the users' columns (spec s4.2 note; see :class:`CSINet`).
 
     Call: ``model(observation, P, N_0) -> Beamformers(precoder [B, N, K])`` with ``||W||_F^2 = P``.
 
@@ -216,9 +229,10 @@ class UplinkMDL(_UplinkNet):
         input_scale: float = 1.0,
         output_scale: float = 1.0,
         zf_inference: bool = False,
+        csi_per_user: bool = False,
     ):
         super().__init__()
-        self._setup(num_bs_antennas, num_users, arch, input_scale, output_scale)
+        self._setup(num_bs_antennas, num_users, arch, input_scale, output_scale, csi_per_user)
         self.zf_inference = bool(zf_inference)
         n, k = self.num_bs_antennas, self.num_users
         self.power_net = PowerNetFC(n, k) if self.arch == "small" else PowerNetCNN(n, k)
@@ -275,9 +289,10 @@ class LearnedChannelBF(_UplinkNet):
         input_scale: float = 1.0,
         output_scale: float = 1.0,
         lmmse: bool = False,
+        csi_per_user: bool = False,
     ):
         super().__init__()
-        self._setup(num_bs_antennas, num_users, arch, input_scale, output_scale)
+        self._setup(num_bs_antennas, num_users, arch, input_scale, output_scale, csi_per_user)
         self.beamformer = check_one_of("beamformer", beamformer, ("zf", "bf"))
         self.lmmse = bool(lmmse)
         n, k = self.num_bs_antennas, self.num_users

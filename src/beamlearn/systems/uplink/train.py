@@ -86,6 +86,7 @@ class UplinkConfig(TrainConfig):
     alpha_p: float | None = option(None, "Weight of the power MSE (default: 1; 0 for unsupervised).")
     alpha_r: float | None = option(None, "Weight of the sum rate (default: 0.001; 0 supervised; 1 unsupervised).")
     rate_channel: str = option("true", "Channel of the training rate: true (default) or learned (literal paper).")
+    csi_per_user: bool = option(False, "One CSI-Net shared by the users' columns (spec s4.2 note; K x the data).")
     arch: str | None = option(
         None, "Network widths: small (S0/S1: 4 x 4KN, FC Power-Net) or massive (S2: 3 x 2NK, CNN)."
     )
@@ -304,11 +305,12 @@ class UplinkTask(TrainingTask):
                 input_scale=u_scale,
                 output_scale=h_scale,
                 lmmse=lmmse,
+                csi_per_user=c.csi_per_user,
             )
             if lmmse and self._stats is not None:
                 model.set_uplink_statistics(*self._stats)
         else:
-            model = UplinkMDL(n, k, arch=arch, input_scale=u_scale, output_scale=h_scale)
+            model = UplinkMDL(n, k, arch=arch, input_scale=u_scale, output_scale=h_scale, csi_per_user=c.csi_per_user)
         return model.to(torch.float64 if resolve_dtype(c.dtype) == torch.complex128 else torch.float32)
 
     def stages(self):
