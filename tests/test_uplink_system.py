@@ -134,6 +134,10 @@ def test_config_validation_and_scenario_overrides():
     assert UplinkConfig(method="supervised").weights() == (1.0, 1.0, 0.0)
     assert UplinkConfig(method="unsupervised").weights() == (0.0, 0.0, 1.0)
     assert UplinkConfig().weights() == (1.0, 1.0, 1e-3)
+    with pytest.raises(ValueError, match="paired"):
+        UplinkConfig(dataset="x.blch")
+    assert UplinkConfig(scenario="uplink-s2", train_channels=200).per_user and not UplinkConfig().per_user
+    assert not UplinkConfig(scenario="uplink-s2", csi_per_user=False, train_channels=200).per_user
 
 
 def test_labels_rebuild_the_wmmse_rate():

@@ -86,7 +86,9 @@ class UplinkConfig(TrainConfig):
     alpha_p: float | None = option(None, "Weight of the power MSE (default: 1; 0 for unsupervised).")
     alpha_r: float | None = option(None, "Weight of the sum rate (default: 0.001; 0 supervised; 1 unsupervised).")
     rate_channel: str = option("true", "Channel of the training rate: true (default) or learned (literal paper).")
-    csi_per_user: bool = option(False, "One CSI-Net shared by the users' columns (spec s4.2 note; K x the data).")
+    csi_per_user: bool | None = option(
+        None, "One CSI-Net shared by the users' columns (spec s4.2 note; K x the data); default: on for uplink-s2*."
+    )
     arch: str | None = option(
         None, "Network widths: small (S0/S1: 4 x 4KN, FC Power-Net) or massive (S2: 3 x 2NK, CNN)."
     )
@@ -116,6 +118,11 @@ class UplinkConfig(TrainConfig):
         check_one_of("rate_channel", self.rate_channel, ("true", "learned"))
         if self.arch is not None:
             check_one_of("arch", self.arch, ARCHS)
+        if self.dataset is not None:
+            raise ValueError(
+                "dataset: the uplink system trains on its scenario's paired UL/DL source (a dataset file holds one "
+                "channel per drop, not the pair); use --data-cache to keep generated data"
+            )
         for name in ("alpha_h", "alpha_p", "alpha_r"):
             v = getattr(self, name)
             if v is not None and not check_real(name, v) >= 0:
@@ -124,6 +131,11 @@ class UplinkConfig(TrainConfig):
         if self.method == "learned-channel-bf" and self.epochs < 2:
             raise ValueError("method learned-channel-bf trains in two stages: epochs must be >= 2")
         scenario_for(self)  # validates the sizes
+
+    @property
+    def per_user(self) -> bool:
+        """Whether the CSI-Net is shared by the users' columns (default: for the massive-MIMO S2 presets)."""
+        return self.scenario.startswith("uplink-s2") if self.csi_per_user is None else bool(self.csi_per_user)
 
     def weights(self) -> tuple[float, float, float]:
         """``(alpha_H, alpha_P, alpha_R)`` of the run (spec s4.3, s5.5)."""
@@ -305,12 +317,12 @@ class UplinkTask(TrainingTask):
                 input_scale=u_scale,
                 output_scale=h_scale,
                 lmmse=lmmse,
-                csi_per_user=c.csi_per_user,
+                csi_per_user=c.per_user,
             )
             if lmmse and self._stats is not None:
                 model.set_uplink_statistics(*self._stats)
         else:
-            model = UplinkMDL(n, k, arch=arch, input_scale=u_scale, output_scale=h_scale, csi_per_user=c.csi_per_user)
+            model = UplinkMDL(n, k, arch=arch, input_scale=u_scale, output_scale=h_scale, csi_per_user=c.per_user)
         return model.to(torch.float64 if resolve_dtype(c.dtype) == torch.complex128 else torch.float32)
 
     def stages(self):
