@@ -211,3 +211,17 @@ def test_per_user_csi_net_maps_each_column_alone():
     assert sum(p.numel() for p in m.csi.parameters()) < sum(
         p.numel() for p in UplinkMDL(n, k, "massive").csi.parameters()
     )
+
+
+def test_every_method_manifest_is_listed_and_checksummed():
+    from typer.testing import CliRunner
+
+    from beamlearn.cli import app
+    from beamlearn.systems.uplink import SYSTEM, WEIGHTS
+
+    assert SYSTEM.manifests() == WEIGHTS
+    out = CliRunner().invoke(app, ["systems"]).output
+    assert "shipped weights (uplink-mdl): uplink-s1 at 20 dB" in out
+    for name, man in WEIGHTS.items():  # every shipped file loads against its manifest checksum
+        for e in man.entries:
+            assert man.load(e).model_name in ("uplink-mdl", "uplink-learned-channel"), name

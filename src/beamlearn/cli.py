@@ -208,12 +208,14 @@ def systems():
     for s in all_systems():
         typer.echo(f"{s.name}: {s.title}")
         typer.echo(f"  methods: {', '.join(m.name for m in s.methods) or 'none'}")
-        if s.weights is not None and s.weights.entries:
+        shipped = {label: man for label, man in s.manifests().items() if man.entries}
+        for label, man in shipped.items():
             by_sc: dict[str, list] = {}
-            for e in s.weights.entries:
+            for e in man.entries:
                 by_sc.setdefault(e.scenario, []).append(f"{e.snr_db:g}" if e.snr_db is not None else e.file)
-            typer.echo("  shipped weights: " + "; ".join(f"{k} at {', '.join(v)} dB" for k, v in by_sc.items()))
-        else:
+            what = f"shipped weights ({label})" if label else "shipped weights"
+            typer.echo(f"  {what}: " + "; ".join(f"{k} at {', '.join(v)} dB" for k, v in by_sc.items()))
+        if not shipped:
             typer.echo("  shipped weights: none")
         cmds = [
             c

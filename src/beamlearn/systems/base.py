@@ -26,7 +26,7 @@ class System:
         task: ``task(config) -> TrainingTask``.
         reproduce: ``reproduce(out_dir, *, quick, train, channels, device, progress, log) -> Report``
             (:mod:`beamlearn.reproduction`).
-        weights: the manifest of its shipped models, if any.
+        weights: the manifest of its shipped models, or several by label (one per network or method), if any.
     """
 
     name: str
@@ -36,8 +36,16 @@ class System:
     train_config: type[TrainConfig] | None = None
     task: Callable[[TrainConfig], TrainingTask] | None = None
     reproduce: Callable | None = None
-    weights: WeightsManifest | None = None
+    weights: WeightsManifest | dict[str, WeightsManifest] | None = None
     extra: dict = field(default_factory=dict)
+
+    def manifests(self) -> dict[str, WeightsManifest]:
+        """The shipped-model manifests by label (``""`` for a system with one)."""
+        if self.weights is None:
+            return {}
+        if isinstance(self.weights, WeightsManifest):
+            return {"": self.weights}
+        return dict(self.weights)
 
     def __post_init__(self):
         import dataclasses
@@ -54,6 +62,11 @@ class System:
                 raise ValueError(
                     f"system {self.name!r}: configuration fields {sorted(reserved)} clash with the options every "
                     "`beamlearn train` command has (out, resume, progress); rename them"
+                )
+        for label, man in self.manifests().items():
+            if not isinstance(man, WeightsManifest):
+                raise TypeError(
+                    f"system {self.name!r}: weights {label!r} must be a WeightsManifest, got {type(man).__name__}"
                 )
         for m in self.methods:
             if not isinstance(m, MethodInfo):

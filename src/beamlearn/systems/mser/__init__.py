@@ -126,5 +126,5 @@ SYSTEM = System(
     train_config=MSERConfig,
     task=MSERTask,
     reproduce=_reproduce,
-    weights=WEIGHTS,
+    weights={"qpsk": WEIGHTS, "16qam": WEIGHTS_16QAM},
 )

@@ -86,6 +86,5 @@ SYSTEM = System(
     train_config=UplinkConfig,
     task=UplinkTask,
     reproduce=_reproduce,
-    weights=WEIGHTS["uplink-mdl"],
-    extra={"weights": WEIGHTS},
+    weights=WEIGHTS,
 )
