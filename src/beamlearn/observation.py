@@ -255,6 +255,16 @@ class ObservationSpec:
         sounder = Sounder(h, noise_var, generator, self.pilot_length)
         return Observation("pilots", est, pilots=x, received=y, covariance=cov, sound=sounder)
 
+    def uplink_pilots(self, num_users: int, power, *, dtype=torch.complex64, device=None) -> torch.Tensor | None:
+        """The users' uplink pilots ``X`` ``[K, L]`` (DFT, entries of modulus ``sqrt(P_pilot)``, with
+        ``P_pilot = pilot_power`` or the data power ``power``), or ``None`` without uplink pilots."""
+        if self.kind != "uplink" or self.pilot_length is None:
+            return None
+        from .estimation import orthogonal_pilots
+
+        p_pilot = float(self.pilot_power or power)
+        return orthogonal_pilots(num_users, self.pilot_length, num_users * p_pilot, dtype=dtype, device=device)
+
     def _observe_uplink(self, h, power, noise_var, generator, uplink) -> Observation:
         if self.mapping not in UPLINK_MAPPINGS:
             raise ValueError(f"mapping must be one of {', '.join(UPLINK_MAPPINGS)}, got {self.mapping!r}")
@@ -277,11 +287,10 @@ class ObservationSpec:
                 f"uplink pilots need single-antenna users (uplink [B, N, K]); got uplink {tuple(u.shape)} for "
                 f"downlink {tuple(h.shape)}"
             )
-        from .estimation import orthogonal_pilots, uplink_ls_statistic
+        from .estimation import uplink_ls_statistic
 
-        k = u.shape[-1]
         p_pilot = float(self.pilot_power or power)
-        x = orthogonal_pilots(k, self.pilot_length, k * p_pilot, dtype=u.dtype, device=u.device)  # [K, L]
+        x = self.uplink_pilots(u.shape[-1], power, dtype=u.dtype, device=u.device)
         y = u @ x
         y = y + complex_normal(y.shape, generator, y.device, y.dtype, float(noise_var))
         stat = uplink_ls_statistic(y, x, p_pilot)

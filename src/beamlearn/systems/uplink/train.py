@@ -253,14 +253,9 @@ def mean_rate(model, h: torch.Tensor, u: torch.Tensor, y: torch.Tensor, sc: Scen
 
 
 def _pilot_matrix(sc: Scenario, h: torch.Tensor):
-    L = sc.observation.pilot_length
-    if L is None:
-        return None
-    from ...estimation import orthogonal_pilots
-
+    """The scenario's uplink pilots ``[K, L]`` (``None`` without pilots)."""
     power, _ = sc.power_and_noise(sc.snr_db[0])
-    p = sc.observation.pilot_power or power
-    return orthogonal_pilots(sc.num_users, L, sc.num_users * p, dtype=h.dtype, device=h.device)
+    return sc.observation.uplink_pilots(sc.num_users, power, dtype=h.dtype, device=h.device)
 
 
 class UplinkTask(TrainingTask):
