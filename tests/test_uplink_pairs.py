@@ -105,6 +105,22 @@ def test_mismatch_fixed_per_system(cls):
     assert "system_seed" in a.describe() and "phi" not in a.describe()  # describe() stays small (metadata)
 
 
+def test_fixed_mismatch_c_is_independent_of_the_size():
+    """One system seed gives the same c at every N (and c_k at every K > k), so a sweep over N = K keeps
+    the downlink gain |c|^2 fixed; Phi still changes with the seed."""
+    c_ref, _ = fixed_mismatch(2, 2, system_seed=7)
+    for n, k in ((4, 4), (8, 8), (64, 10), (3, 17)):
+        c, phi = fixed_mismatch(n, k, system_seed=7)
+        assert torch.equal(c, c_ref) and phi.shape == (n, n)
+    cu_small, _ = fixed_mismatch(4, 3, system_seed=7, c_mode="per_user_fixed")
+    cu_large, _ = fixed_mismatch(4, 20, system_seed=7, c_mode="per_user_fixed")
+    assert torch.equal(cu_large[:3], cu_small)
+    assert len({complex(fixed_mismatch(4, 4, system_seed=s)[0]) for s in range(6)}) == 6
+    # c ~ CN(0, 1): over many system seeds, E|c|^2 = 1 and E c = 0 (SE 0.03 at 1,000 seeds)
+    cs = torch.stack([fixed_mismatch(2, 1, system_seed=s)[0] for s in range(1000)])
+    assert abs(float((cs.abs() ** 2).mean()) - 1.0) < 0.1 and float(cs.mean().abs()) < 0.1
+
+
 def test_haar_unitary_is_unitary_and_phase_fixed():
     u = haar_unitary(16, torch.Generator().manual_seed(5))
     assert torch.allclose(u @ u.mH, torch.eye(16, dtype=C128), atol=1e-12)

@@ -45,6 +45,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from .._dtypes import real_dtype
@@ -96,9 +97,12 @@ def fixed_mismatch(
 ) -> tuple[torch.Tensor | None, torch.Tensor]:
     """The fixed UL/DL mismatch ``(c, Phi)`` of a system (spec 3.2, eq. 38), complex128 on the CPU.
 
-    A CPU generator seeded with ``system_seed`` draws ``Phi`` (Haar unitary ``[N, N]``, see
-    :func:`haar_unitary`) first, then ``c ~ CN(0, 1)``: a 0-d tensor for ``c_mode="common_fixed"``, ``[K]``
-    for ``"per_user_fixed"``, ``None`` for ``"per_sample"`` (then every sample draws its own ``c``).
+    Two CPU generators, whose seeds ``numpy.random.SeedSequence(system_seed)`` spawns, draw ``Phi`` (Haar
+    unitary ``[N, N]``, see :func:`haar_unitary`) and ``c ~ CN(0, 1)``: a 0-d tensor for
+    ``c_mode="common_fixed"``, ``[K]`` for ``"per_user_fixed"``, ``None`` for ``"per_sample"`` (then every
+    sample draws its own ``c``). Separate streams keep ``c`` independent of ``N``: one system seed gives
+    the same ``c`` (the same downlink gain ``|c|^2``) at every size, so a sweep over ``N = K`` compares
+    like with like, and user ``k``'s ``c_k`` does not depend on ``K``.
 
     Example:
         >>> c, phi = fixed_mismatch(4, 2, system_seed=3)
@@ -109,13 +113,15 @@ def fixed_mismatch(
     k = check_int("num_users", num_users, 1)
     seed = check_int("system_seed", system_seed, 0, 2**63 - 1)
     check_one_of("c_mode", c_mode, C_MODES)
-    g = torch.Generator(device="cpu")
-    g.manual_seed(seed)
-    phi = haar_unitary(n, g)
+    phi_seed, c_seed = (int(s.generate_state(1, np.uint64)[0]) >> 1 for s in np.random.SeedSequence(seed).spawn(2))
+    phi = haar_unitary(n, torch.Generator(device="cpu").manual_seed(phi_seed))
     if c_mode == "per_sample":
         return None, phi
-    c = complex_normal((k,) if c_mode == "per_user_fixed" else (), g, "cpu", torch.complex128)
-    return c, phi
+    # (re, im) pairs drawn user after user by NumPy's sequential normal sampler (torch.randn changes its
+    # algorithm with the size), so c_k is the same for every K > k.
+    pairs = np.random.default_rng(c_seed).standard_normal((k, 2)) * math.sqrt(0.5)
+    c = torch.view_as_complex(torch.from_numpy(pairs))
+    return (c if c_mode == "per_user_fixed" else c[0]), phi
 
 
 class UplinkPairChannel(ChannelModel):
