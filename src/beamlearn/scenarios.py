@@ -5,7 +5,9 @@ power (``||X||_F^2`` for unit-power symbols) and sigma^2 the noise variance per 
 scenario keeps either the noise fixed (``power_reference="noise"``: sigma^2 = ``noise_var``,
 P = sigma^2 10^(SNR/10)) or the power fixed (``"power"``: P = ``power``, sigma^2 = P 10^(-SNR/10)).
 Rates of linear precoders scaled to P depend only on the SNR, but step sizes of iterative and learned
-methods do not, so each preset follows its paper's convention.
+methods do not, so each preset follows its paper's convention. A scenario with ``snr_reference="stream"``
+counts the SNR per stream instead, ``SNR = P / (K Ns sigma^2)`` (the JCEHB preset: P = K Ns = 16, so
+sigma^2 = 10^(-SNR/10) and every stream has unit power, as in the paper).
 """
 
 from __future__ import annotations
@@ -149,6 +151,9 @@ class Scenario:
         power_reference: ``"noise"`` (sigma^2 fixed) or ``"power"`` (P fixed), see the module docstring.
         noise_var: sigma^2 when ``power_reference="noise"``.
         power: P when ``power_reference="power"``.
+        snr_reference: ``"total"`` (``SNR = P / sigma^2``, the default) or ``"stream"`` (``SNR = P / (K Ns
+            sigma^2)``: the transmit SNR per stream, the JCEHB paper's ``P / sigma^2`` with each user's
+            precoder normalised to ``Ns`` streams of power P), see the module docstring.
         phase_bits: phase-shifter resolution in bits (``None``: infinite resolution).
         channel: the channel source.
         observation: what the transmitter observes (:mod:`beamlearn.observation`; default perfect CSI).
@@ -169,6 +174,7 @@ class Scenario:
     power_reference: Literal["noise", "power"] = "noise"
     noise_var: float = 1.0
     power: float = 1.0
+    snr_reference: Literal["total", "stream"] = "total"
     phase_bits: int | None = None
     channel: ChannelSpec = field(default_factory=ChannelSpec)
     observation: ObservationSpec = PERFECT_CSI
@@ -187,6 +193,7 @@ class Scenario:
         if self.num_rx_rf_chains is not None:
             check_int("num_rx_rf_chains", self.num_rx_rf_chains, ns, nr)
         check_one_of("power_reference", self.power_reference, ("noise", "power"))
+        check_one_of("snr_reference", self.snr_reference, ("total", "stream"))
         check_positive("noise_var", self.noise_var)
         check_positive("power", self.power)
         if self.phase_bits is not None:
@@ -215,9 +222,19 @@ class Scenario:
     def power_and_noise(self, snr_db: float) -> tuple[float, float]:
         """``(P, sigma^2)`` at ``snr_db`` under this scenario's power reference."""
         lin = 10 ** (check_snr_db("snr_db", snr_db) / 10)
+        if self.snr_reference == "stream":
+            lin *= self.num_users * self.num_streams
         if self.power_reference == "noise":
             return self.noise_var * lin, self.noise_var
         return self.power, self.power / lin
+
+    def snr_db_of(self, power: float, noise_var: float) -> float:
+        """The SNR in dB of ``(P, sigma^2)`` under this scenario's SNR reference (the inverse of
+        :meth:`power_and_noise`)."""
+        snr = 10 * math.log10(power / noise_var)
+        if self.snr_reference == "stream":
+            snr -= 10 * math.log10(self.num_users * self.num_streams)
+        return snr
 
     def channel_model(self) -> ChannelModel:
         return self.channel.build(self.num_users, self.num_bs_antennas, self.num_rx_antennas)
@@ -230,6 +247,8 @@ class Scenario:
         d = {
             f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("channel", "observation")
         }
+        if self.snr_reference == "total":
+            del d["snr_reference"]  # the default is left out, so fingerprints of earlier models stay valid
         d["channel"] = {"kind": self.channel.kind, **self.channel.params}
         d["observation"] = self.observation.summary()
         return d
@@ -322,11 +341,13 @@ PRESETS: dict[str, Scenario] = {
             num_rx_rf_chains=4,
             snr_db=(0, 5, 10, 15, 20),
             power_reference="power",
-            power=1.0,
+            power=16.0,
+            snr_reference="stream",
             channel=_HYBRID_MIMO_CHANNEL,
-            source="jcehb-mixed-timescale-unfolding.md s3 (eq. 45): Nc=4, Nray=2, sigma_a^2=0.1, U(-pi/3,pi/3); P=1. "
-            "The paper's per-user power ||F_RF F_BB,k||^2 = Ns is its own convention (not used by the "
-            "baselines)",
+            observation=ObservationSpec("pilots", pilot_length=90),
+            source="jcehb-mixed-timescale-unfolding.md s3 (eq. 45): Nc=4, Nray=2, sigma_a^2=0.1, U(-pi/3,pi/3); "
+            "P = K Ns = 16 in all, SNR per stream (sigma^2 = 10^(-SNR/10), the paper's P = 1 per stream); "
+            "90 downlink pilot symbols (the RLS reference's L_r; JCEHB uses 16 of them)",
         ),
         Scenario(
             name="uplink-s0",

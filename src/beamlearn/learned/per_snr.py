@@ -8,8 +8,6 @@ one method with the common call ``method(observation, power, noise_var)``: the S
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 from ..interface import Beamformers, BeamformingMethod
@@ -70,7 +68,7 @@ class PerSNRModels(BeamformingMethod):
             ):
                 raise ValueError(f"{self.name}: power and noise_var must be scalars (one model per SNR)")
             power, noise_var = float(power), float(noise_var)
-        snr_db = 10 * math.log10(power / noise_var)
+        snr_db = self.scenario.snr_db_of(power, noise_var)  # the scenario's SNR reference (total or per stream)
         device = h.device if isinstance(h, torch.Tensor) else h.channel.device
         model = self.model_for(snr_db).to(device)
         return model(h, power, noise_var)

@@ -124,11 +124,14 @@ class Stage:
         name: label in the log.
         epochs: epochs of this stage.
         lr: initial learning rate.
-        parameters: ``parameters(model) -> iterable of nn.Parameter`` (``None``: all); the others are
-            frozen (``requires_grad=False``) during the stage.
+        parameters: ``parameters(model) -> iterable of nn.Parameter`` (``None``: all), or of torch
+            parameter groups (dicts ``{"params": [...], "lr": ...}``: e.g. a larger rate for phases); the
+            others are frozen (``requires_grad=False``) during the stage.
         optimizer: ``"adam"`` or ``"sgd"``.
         lr_decay, lr_step: per-epoch exponential decay, or a step decay every ``lr_step`` epochs.
         momentum, weight_decay: optimiser options.
+        grad_clip: clip the global gradient norm of the stage's parameters at this value (``None``: no
+            clipping).
         options: free-form settings the task reads from ``self.stage`` (e.g. which loss this phase uses).
     """
 
@@ -141,6 +144,7 @@ class Stage:
     lr_step: int | None = None
     momentum: float = 0.0
     weight_decay: float = 0.0
+    grad_clip: float | None = None
     options: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -148,13 +152,20 @@ class Stage:
         check_one_of("optimizer", self.optimizer, OPTIMIZERS)
         if not check_real("lr", self.lr) > 0:
             raise ValueError(f"lr must be > 0, got {self.lr!r}")
+        if self.grad_clip is not None and not check_real("grad_clip", self.grad_clip) > 0:
+            raise ValueError(f"grad_clip must be > 0 or None, got {self.grad_clip!r}")
 
     def build(self, model: torch.nn.Module):
-        params = list(model.parameters() if self.parameters is None else self.parameters(model))
-        if self.optimizer == "adam":
-            opt = torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
+        items = list(model.parameters() if self.parameters is None else self.parameters(model))
+        if items and isinstance(items[0], dict):
+            groups = [dict(g, params=list(g["params"])) for g in items]
+            params = [p for g in groups for p in g["params"]]
         else:
-            opt = torch.optim.SGD(params, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
+            groups = params = items
+        if self.optimizer == "adam":
+            opt = torch.optim.Adam(groups, lr=self.lr, weight_decay=self.weight_decay)
+        else:
+            opt = torch.optim.SGD(groups, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
         if self.lr_step is None:
             sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=self.lr_decay)
         else:
@@ -511,6 +522,8 @@ def _train(task: TrainingTask, out: Path, progress: bool, resume: bool, log, on_
                     )
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
+                if stages[index].grad_clip is not None:
+                    torch.nn.utils.clip_grad_norm_(state["params"], stages[index].grad_clip)
                 opt.step()
                 metric_sum += per_sample.detach().double().sum().cpu()
                 if bar is not None:

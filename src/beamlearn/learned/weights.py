@@ -45,6 +45,7 @@ _INTERFACE = (
     "power_reference",
     "noise_var",
     "power",
+    "snr_reference",
     "phase_bits",
 )
 
@@ -56,7 +57,7 @@ def _digest(d: dict) -> str:
 def interface_fingerprint(scenario) -> str:
     """A 16-hex-digit digest of a scenario's array sizes and power convention."""
     summary = scenario.summary()
-    return _digest({k: summary[k] for k in _INTERFACE})
+    return _digest({k: summary[k] for k in _INTERFACE if k in summary})  # snr_reference only when not "total"
 
 
 def scenario_fingerprint(scenario) -> str:

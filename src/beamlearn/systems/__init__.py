@@ -9,6 +9,7 @@ package names its ``System`` in an entry point of the group ``beamlearn.systems`
 from __future__ import annotations
 
 from .base import System
+from .jcehb import SYSTEM as JCEHB
 from .mser import SYSTEM as MSER
 from .unfolded_pga import SYSTEM as UNFOLDED_PGA
 from .uplink import SYSTEM as UPLINK
@@ -18,6 +19,7 @@ __all__ = ["System", "SYSTEMS", "register_system", "unregister_system", "all_sys
 SYSTEMS: list[System] = [
     UNFOLDED_PGA,
     MSER,
+    JCEHB,
     UPLINK,
 ]
 
