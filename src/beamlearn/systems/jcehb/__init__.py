@@ -55,15 +55,15 @@ _METHODS = {
     ),
     "rls-ssca": (
         "conventional: SSCA analog (trained on channel samples), RLS with 90 DFT pilots, SCA with 70 iterations",
-        "python -m beamlearn.systems.jcehb.reproduce --ssca (see docs/jcehb.md)",
+        "beamlearn.systems.jcehb.train.train_ssca(SNR), or beamlearn reproduce jcehb --train",
     ),
     "rls-ssca-16": (
         "RLS-SSCA with 16 pilots (the JCEHB network's pilot budget)",
-        "python -m beamlearn.systems.jcehb.reproduce --ssca (see docs/jcehb.md)",
+        "beamlearn.systems.jcehb.train.train_ssca(SNR), or beamlearn reproduce jcehb --train",
     ),
     "rls-zf": (
         "conventional: SSCA analog, RLS with 90 DFT pilots, ZF over SVD combiners",
-        "python -m beamlearn.systems.jcehb.reproduce --ssca (see docs/jcehb.md)",
+        "beamlearn.systems.jcehb.train.train_ssca(SNR), or beamlearn reproduce jcehb --train",
     ),
 }
 WEIGHTS = {name: WeightsManifest(_W / name, system="jcehb") for name in _METHODS}

@@ -21,9 +21,8 @@ import math
 import torch
 from torch import nn
 
-from ..._ops import gram_cholesky, sq_norm
+from ..._ops import sq_norm
 from ..._validation import check_complex, check_int, check_one_of, check_positive, check_real
-from ...channels.base import complex_normal
 from ...estimation import orthogonal_pilots
 from ...estimation.rls import _guard_denominator
 
@@ -216,59 +215,3 @@ class CEDUN(nn.Module):
             e = y[..., n : n + 1] - w.mH @ xn  # (R4) [..., K, R, 1]
             w = self._affine(t_w[n], w + v @ e.mH) + q_w[n]  # (17d)
         return w.mH.resolve_conj()
-
-    def receive(
-        self,
-        h_eq: torch.Tensor,
-        noise_var,
-        generator: torch.Generator | None = None,
-        pilots: torch.Tensor | None = None,
-        noise_gram: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """Received pilots ``Y = H_eq X + Z`` ``[..., K, R, L]`` (spec s2.4, orthogonal users' pilots).
-
-        Args:
-            h_eq: true equivalent channels ``[..., K, R, M]`` (complex; sets the dtype and device).
-            noise_var: noise variance ``sigma^2 >= 0`` per entry (float, or a real tensor broadcastable to
-                ``[..., K]``); ``0`` gives noiseless pilots.
-            generator: torch generator of the noise (on the device of ``h_eq``), or ``None``.
-            pilots: ``[..., K, M, L]``; default :meth:`pilot_matrix` (differentiable: gradients reach the pilots).
-            noise_gram: optional ``G`` ``[..., K, R, R]`` Hermitian PSD (e.g. ``W_RF,k^H W_RF,k``): the noise is
-                coloured to covariance ``sigma^2 G`` per column, ``Z = chol(sigma^2 G) Z_white``, so it has the
-                distribution of ``W_RF,k^H Z_k`` with i.i.d. ``CN(0, sigma^2)`` antenna noise ``Z_k``.
-
-        Example:
-            >>> net = CEDUN(num_users=2, num_tx_rf=4, num_rx_rf=2, pilot_length=6)
-            >>> h = torch.randn(3, 2, 2, 4, dtype=torch.complex64)
-            >>> y = net.receive(h, 0.0)  # noiseless
-            >>> torch.allclose(y, h @ net.pilot_matrix())
-            True
-        """
-        k, m, r = self.num_users, self.num_tx_rf, self.num_rx_rf
-        check_complex("h_eq", h_eq)
-        if h_eq.dim() < 3 or h_eq.shape[-3:] != (k, r, m):
-            raise ValueError(f"h_eq must have shape [..., K={k}, R={r}, M={m}], got {tuple(h_eq.shape)}")
-        rd = h_eq.real.dtype
-        if isinstance(noise_var, torch.Tensor):
-            if noise_var.is_complex():
-                raise TypeError("noise_var must be real, got a complex tensor")
-            if noise_var.numel() <= 4096 and not bool(torch.all(torch.isfinite(noise_var) & (noise_var >= 0))):
-                raise ValueError("noise_var must be finite and >= 0 everywhere")
-            s2 = noise_var.to(device=h_eq.device, dtype=rd)[..., None, None]
-        else:
-            s2 = torch.tensor(check_real("noise_var", noise_var, 0.0), dtype=rd, device=h_eq.device)
-        x = self.pilot_matrix() if pilots is None else check_complex("pilots", pilots)
-        x = x.to(h_eq.dtype)
-        y = h_eq @ x  # [..., K, R, L]
-        if noise_gram is None:
-            white = complex_normal(y.shape, generator, h_eq.device, h_eq.dtype)
-        else:
-            check_complex("noise_gram", noise_gram)
-            if noise_gram.dim() < 3 or noise_gram.shape[-3:] != (k, r, r):
-                raise ValueError(
-                    f"noise_gram must have shape [..., K={k}, R={r}, R={r}], got {tuple(noise_gram.shape)}"
-                )
-            shape = torch.broadcast_shapes(y.shape, (*noise_gram.shape[:-1], y.shape[-1]))
-            white = complex_normal(shape, generator, h_eq.device, h_eq.dtype)
-            white = gram_cholesky(noise_gram.to(h_eq.dtype)) @ white  # covariance G per column
-        return y + torch.sqrt(s2) * white
