@@ -40,7 +40,7 @@ Usage::
 
     python benchmarks/bench_jcehb.py [--quick] [--device cuda] [--json FILE] [--threads N]
 
-    python benchmarks/bench_jcehb.py                 # full run (about 10 minutes on 2 shared CPU cores)
+    python benchmarks/bench_jcehb.py                 # full run (about 5 minutes on 2 shared CPU cores)
     python benchmarks/bench_jcehb.py --quick         # quick check: (16, 4) only, batch 100 (~10 s)
     python benchmarks/bench_jcehb.py --device cuda --json results/bench_jcehb_cuda.json
     python benchmarks/bench_jcehb.py --quick --sizes 16,6 32,4   # the quick settings at other sizes
