@@ -240,3 +240,50 @@ def test_task_sees_its_stage_and_saves_its_own_state(tmp_path):
     again = Staged(QuadConfig(epochs=2))
     train(again, tmp_path, progress=False, log=None)  # finished: nothing to do, state restored
     assert again.calls == 10
+
+
+class _NaNGrad(torch.autograd.Function):
+    """Identity forward; a NaN gradient backward when ``bad``."""
+
+    @staticmethod
+    def forward(ctx, w, bad):
+        ctx.bad = bad
+        return w.clone()
+
+    @staticmethod
+    def backward(ctx, g):
+        return (g * float("nan") if ctx.bad else g), None
+
+
+def test_a_non_finite_gradient_step_is_skipped_with_clipping(tmp_path):
+    """With grad_clip, a step whose gradient is NaN is skipped (and reported), so the parameters stay finite;
+    without any finite step in an epoch the run stops with a clear error."""
+    from toy_system import ToyConfig, ToyTask
+
+    from beamlearn.learned import Stage
+
+    class Flaky(ToyTask):
+        calls = 0
+
+        def stages(self):
+            return [Stage("train", self.config.epochs, 0.2, grad_clip=10.0)]
+
+        def loss(self, model, h):
+            Flaky.calls += 1
+            w = _NaNGrad.apply(model.log_scale, Flaky.calls % 2 == 0)  # every other step: NaN gradient
+            loss, per = super().loss(model, h)
+            return loss + 0 * w, per
+
+    lines = []
+    out = train(Flaky(ToyConfig(epochs=2)), tmp_path / "run", progress=False, log=lines.append)
+    model = load_model(out["model_path"])
+    assert torch.isfinite(model.log_scale).all()
+    assert any("steps skipped: non-finite gradient" in line for line in lines)
+
+    class Broken(Flaky):
+        def loss(self, model, h):
+            loss, per = ToyTask.loss(self, model, h)
+            return loss + 0 * _NaNGrad.apply(model.log_scale, True), per
+
+    with pytest.raises(FloatingPointError, match="every gradient of epoch 1 was non-finite"):
+        train(Broken(ToyConfig(epochs=2)), tmp_path / "broken", progress=False, log=None)

@@ -232,7 +232,7 @@ def stream_sinr_eq(
     s = _own_gains(a, k, ns)
     nv = _noise(noise_var, s).squeeze(-1)
     den = a.sum(-1) - s + nv * _noise_terms(w_bb, gram)
-    return torch.where(den > 0, s / den.clamp_min(torch.finfo(den.dtype).tiny), torch.zeros_like(s))
+    return s / den.clamp_min(torch.finfo(den.dtype).tiny)  # 0 for a zero combiner; NaN stays NaN (not hidden)
 
 
 def sum_rate_eq(

@@ -131,7 +131,8 @@ class Stage:
         lr_decay, lr_step: per-epoch exponential decay, or a step decay every ``lr_step`` epochs.
         momentum, weight_decay: optimiser options.
         grad_clip: clip the global gradient norm of the stage's parameters at this value (``None``: no
-            clipping).
+            clipping); with clipping, a step whose gradient norm is not finite is skipped (and counted in
+            the epoch's log line) instead of writing NaN into the parameters.
         options: free-form settings the task reads from ``self.stage`` (e.g. which loss this phase uses).
     """
 
@@ -511,6 +512,7 @@ def _train(task: TrainingTask, out: Path, progress: bool, resume: bool, log, on_
             lr_now = opt.param_groups[0]["lr"]
             perm = torch.randperm(n, generator=shuffle)
             metric_sum = torch.zeros((), dtype=torch.float64)
+            skipped = 0
             model.train()
             for b in range(nb):
                 idx = perm[b * config.batch_size : (b + 1) * config.batch_size]
@@ -523,11 +525,20 @@ def _train(task: TrainingTask, out: Path, progress: bool, resume: bool, log, on_
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 if stages[index].grad_clip is not None:
-                    torch.nn.utils.clip_grad_norm_(state["params"], stages[index].grad_clip)
+                    norm = torch.nn.utils.clip_grad_norm_(state["params"], stages[index].grad_clip)
+                    if not bool(torch.isfinite(norm)):  # a NaN/inf gradient would poison every parameter
+                        skipped += 1
+                        opt.zero_grad(set_to_none=True)
+                        continue
                 opt.step()
                 metric_sum += per_sample.detach().double().sum().cpu()
                 if bar is not None:
                     bar.update(1)
+            if skipped == nb:
+                raise FloatingPointError(
+                    f"{task.label}: every gradient of epoch {epoch} was non-finite; training diverged (lower the "
+                    f"learning rate; the checkpoint of epoch {epoch - 1} is kept)"
+                )
             sched.step()
             model.eval()
             train_metric = float(metric_sum) / n
@@ -552,8 +563,11 @@ def _train(task: TrainingTask, out: Path, progress: bool, resume: bool, log, on_
                 bar.set_postfix(train=f"{train_metric:.3f}", val=f"{val:.3f}", best=best["epoch"])
             emit(
                 f"epoch {epoch}/{config.epochs} [{stages[index].name}]: train {train_metric:.4f}  val {val:.4f}  "
-                f"lr {lr_now:.3g}  {secs:.1f} s" + ("  *" if best["epoch"] == epoch else "")
+                f"lr {lr_now:.3g}  {secs:.1f} s"
+                + ("  *" if best["epoch"] == epoch else "")
+                + (f"  ({skipped} of {nb} steps skipped: non-finite gradient)" if skipped else "")
             )
+
             if on_epoch_end is not None:
                 on_epoch_end(epoch)
     finally:
