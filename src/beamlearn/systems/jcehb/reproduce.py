@@ -262,9 +262,13 @@ def reproduce(
         ("B5 (Table III): 5 HBDUN layers >= 0.98 x the 90-RLS/70-SSCA reference; 3 layers < 5", "yes", "layer sweep"),
         ("B1: Joint - Separate gap at N_RF^t = 32 >= gap at 16 (Fig. 11)", "gap widens", "N_RF^t sweep"),
         ("B4: black box <= DU - 10 points with <= 1000 samples (Table II)", "yes", "training-size sweep"),
-        ("B10-B13: generalisation, transfer, online, FDD (Figs. 14-19)", "-", "the follow-up issue"),
+        (
+            "B10-B13: generalisation, transfer, online, FDD (Figs. 14-19)",
+            "-",
+            "follow-up issue (online, transfer, FDD)",
+        ),
     ):
-        claims.append(_not_run(text, refv, f"needs models of the {why} (not trained in this session)"))
+        claims.append(_not_run(text, refv, f"needs models of the {why} (not trained yet)"))
     rep = Report(
         title="JCEHB (Kang et al., JSAC 2022): reproduction",
         intro=[
