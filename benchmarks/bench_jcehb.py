@@ -60,7 +60,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # _common.py, also when not run as a script
-from _common import THREAD_VARS, _early_threads, _loadavg, machine_description  # noqa: E402
+from _common import THREAD_VARS, _early_threads, _loadavg, _sync, machine_description  # noqa: E402
 
 if __name__ == "__main__":
     _threads = _early_threads(sys.argv[1:]) or "1"  # one thread unless told otherwise, before numpy/torch load
@@ -121,11 +121,6 @@ QUICK = {
     "latency_repeats": 5,
     "max_seconds": 5.0,
 }
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def _rf_admitted(m: int, k: int) -> int:

@@ -18,7 +18,7 @@ import torch
 from ..._validation import check_int, check_one_of, check_real
 from ...estimation import orthogonal_pilots, rls_estimate
 from ...hybrid.digital import sca_digital, zf_digital
-from .model import CSI_MODES, JCEHBPipeline
+from .model import JCEHBPipeline
 
 __all__ = ["ConventionalJCEHB", "DIGITAL_DESIGNS"]
 
@@ -76,28 +76,24 @@ class ConventionalJCEHB(JCEHBPipeline):
         seed: int = 0,
     ):
         super().__init__()
-        self.num_users = check_int("num_users", num_users, 1)
-        self.num_bs_antennas = check_int("num_bs_antennas", num_bs_antennas, 1)
-        self.num_rx_antennas = check_int("num_rx_antennas", num_rx_antennas, 1)
-        self.num_rf_chains = check_int("num_rf_chains", num_rf_chains, 1, num_bs_antennas)
-        self.num_rx_rf_chains = check_int("num_rx_rf_chains", num_rx_rf_chains, 1, num_rx_antennas)
-        self.num_streams = check_int("num_streams", num_streams, 1, num_rx_rf_chains)
+        self._set_link(
+            (num_users, num_bs_antennas, num_rx_antennas, num_rf_chains, num_rx_rf_chains, num_streams),
+            noise_cov,
+            csi,
+            phase_bits,
+        )
         self.digital = check_one_of("digital", digital, DIGITAL_DESIGNS)
         self.rls_pilots = check_int("rls_pilots", rls_pilots, 1)
         self.sca_iterations = check_int("sca_iterations", sca_iterations, 0)
         self.forgetting = check_real("forgetting", forgetting, 0.0, 1.0, open_lower=True)
         self.delta = check_real("delta", delta, 0.0, None, open_lower=True)
         self.alpha = check_real("alpha", alpha, 1.0, None, open_lower=True)
-        self.noise_cov = check_one_of("noise_cov", noise_cov, ("exact", "identity"))
-        self.csi = check_one_of("csi", csi, CSI_MODES)
-        self.phase_bits = None if phase_bits is None else check_int("phase_bits", phase_bits, 1, 24)
         self.seed = seed
         g = torch.Generator().manual_seed(int(seed))
         self.register_buffer("phase_f", torch.rand(num_bs_antennas, num_rf_chains, generator=g) * 2 * math.pi)
         self.register_buffer(
             "phase_w", torch.rand(num_users, num_rx_antennas, num_rx_rf_chains, generator=g) * 2 * math.pi
         )
-        self._set_observes()
 
     @classmethod
     def from_phases(cls, phase_f: torch.Tensor, phase_w: torch.Tensor, **kw) -> ConventionalJCEHB:

@@ -43,10 +43,10 @@ import math
 import torch
 from torch import nn
 
-from ..._validation import check_int, check_one_of
+from ..._validation import check_int
 from ...estimation import orthogonal_pilots
 from ...hybrid.equivalent import user_power_projection
-from .model import CSI_MODES, AnalogNet, JCEHBPipeline
+from .model import AnalogNet, JCEHBPipeline
 
 __all__ = ["BlackBoxJCEHB", "BlackBoxEstimator", "BlackBoxDigital", "CHANNEL_RMS"]
 
@@ -203,18 +203,15 @@ class BlackBoxJCEHB(JCEHBPipeline):
         seed: int = 0,
     ):
         super().__init__()
-        self.num_users = check_int("num_users", num_users, 1)
-        self.num_bs_antennas = check_int("num_bs_antennas", num_bs_antennas, 1)
-        self.num_rx_antennas = check_int("num_rx_antennas", num_rx_antennas, 1)
-        self.num_rf_chains = check_int("num_rf_chains", num_rf_chains, 1, num_bs_antennas)
-        self.num_rx_rf_chains = check_int("num_rx_rf_chains", num_rx_rf_chains, 1, num_rx_antennas)
-        self.num_streams = check_int("num_streams", num_streams, 1, num_rx_rf_chains)
+        self._set_link(
+            (num_users, num_bs_antennas, num_rx_antennas, num_rf_chains, num_rx_rf_chains, num_streams),
+            noise_cov,
+            csi,
+            phase_bits,
+        )
         self.pilot_length = check_int("pilot_length", pilot_length, 1)
         self.ce_width = check_int("ce_width", ce_width, 1)
         self.bf_width = check_int("bf_width", bf_width, 1)
-        self.noise_cov = check_one_of("noise_cov", noise_cov, ("exact", "identity"))
-        self.csi = check_one_of("csi", csi, CSI_MODES)
-        self.phase_bits = None if phase_bits is None else check_int("phase_bits", phase_bits, 1, 24)
         self.seed = check_int("seed", seed)
         k, m, r = self.num_users, self.num_rf_chains, self.num_rx_rf_chains
         self.analog = AnalogNet(k, self.num_bs_antennas, self.num_rx_antennas, m, r, seed)
@@ -222,7 +219,6 @@ class BlackBoxJCEHB(JCEHBPipeline):
             torch.manual_seed(self.seed)
             self.cedun = BlackBoxEstimator(k, m, r, pilot_length=self.pilot_length, width=self.ce_width)
             self.digital = BlackBoxDigital(k, m, r, self.num_streams, width=self.bf_width)
-        self._set_observes()
 
     def _check_users(self, k: int) -> None:
         if k != self.num_users:

@@ -194,9 +194,8 @@ class DigitalNet(nn.Module):
 class JCEHBPipeline(LearnedMethod):
     """What every JCEHB method shares: a long-term analog stage, pilots sounded through it, an estimator of
     the equivalent channels and a digital design on them (spec s2.5, s4.10). Subclasses implement
-    :meth:`analog_phases`, :meth:`pilot_matrix`, :meth:`estimate` and :meth:`design`, and store the sizes
-    ``num_users``, ``num_bs_antennas``, ``num_rx_antennas``, ``num_rf_chains``, ``num_rx_rf_chains``,
-    ``num_streams`` and ``noise_cov``, ``csi``, ``phase_bits``.
+    :meth:`analog_phases`, :meth:`pilot_matrix`, :meth:`estimate` and :meth:`design`, and call
+    :meth:`_set_link` in their constructor (sizes, ``noise_cov``, ``csi``, ``phase_bits``).
 
     The library call ``method(observation, power, noise_var)`` (``observes = "observation"``): the method
     sounds its pilots ``sqrt(P) F_RF X_k`` (``P = P_tot / (K Ns)``, unit-power columns ``X_k``
@@ -225,7 +224,19 @@ class JCEHBPipeline(LearnedMethod):
         """``(f_bb [..., K, M, Ns], w_bb [..., K, R, Ns])`` from the equivalent channels it is given."""
         raise NotImplementedError
 
-    def _set_observes(self) -> None:
+    def _set_link(self, sizes: tuple[int, ...], noise_cov: str, csi: str, phase_bits: int | None) -> None:
+        """Check and store what every JCEHB method has: the sizes ``(K, N, Nr, N_RF^t, N_RF^r, Ns)``, the
+        noise covariance mode, the CSI mode (which sets ``observes``) and the phase resolution."""
+        k, n, nr, m, r, ns = sizes
+        self.num_users = check_int("num_users", k, 1)
+        self.num_bs_antennas = check_int("num_bs_antennas", n, 1)
+        self.num_rx_antennas = check_int("num_rx_antennas", nr, 1)
+        self.num_rf_chains = check_int("num_rf_chains", m, 1, n)
+        self.num_rx_rf_chains = check_int("num_rx_rf_chains", r, 1, nr)
+        self.num_streams = check_int("num_streams", ns, 1, r)
+        self.noise_cov = check_one_of("noise_cov", noise_cov, ("exact", "identity"))
+        self.csi = check_one_of("csi", csi, CSI_MODES)
+        self.phase_bits = None if phase_bits is None else check_int("phase_bits", phase_bits, 1, 24)
         self.observes = "observation" if self.csi == "pilots" else "truth"
 
     def analog_stage(self, num_users: int, dtype=torch.complex64, *, quantize: bool = False):
@@ -346,12 +357,12 @@ class JCEHBNet(JCEHBPipeline):
         seed: int = 0,
     ):
         super().__init__()
-        self.num_users = check_int("num_users", num_users, 1)
-        self.num_bs_antennas = check_int("num_bs_antennas", num_bs_antennas, 1)
-        self.num_rx_antennas = check_int("num_rx_antennas", num_rx_antennas, 1)
-        self.num_rf_chains = check_int("num_rf_chains", num_rf_chains, 1, num_bs_antennas)
-        self.num_rx_rf_chains = check_int("num_rx_rf_chains", num_rx_rf_chains, 1, num_rx_antennas)
-        self.num_streams = check_int("num_streams", num_streams, 1, num_rx_rf_chains)
+        self._set_link(
+            (num_users, num_bs_antennas, num_rx_antennas, num_rf_chains, num_rx_rf_chains, num_streams),
+            noise_cov,
+            csi,
+            phase_bits,
+        )
         self.pilot_length = check_int("pilot_length", pilot_length, 1)
         self.hbdun_layers = check_int("hbdun_layers", hbdun_layers, 1)
         self.inverse_mode = check_one_of("inverse_mode", inverse_mode, INVERSE_MODES)
@@ -359,11 +370,7 @@ class JCEHBNet(JCEHBPipeline):
         self.alpha = alpha
         self.forgetting = forgetting
         self.delta = delta
-        self.noise_cov = check_one_of("noise_cov", noise_cov, ("exact", "identity"))
-        self.csi = check_one_of("csi", csi, CSI_MODES)
-        self.phase_bits = None if phase_bits is None else check_int("phase_bits", phase_bits, 1, 24)
         self.seed = seed
-        self._set_observes()
         self.analog = AnalogNet(num_users, num_bs_antennas, num_rx_antennas, num_rf_chains, num_rx_rf_chains, seed)
         self.cedun = CEDUN(
             num_users,
