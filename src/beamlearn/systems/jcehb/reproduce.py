@@ -136,18 +136,18 @@ def _grid(sc, methods: dict, snrs, channels, progress: bool) -> list[dict]:
     return rows
 
 
+def _cell(rows, method, snr) -> dict | None:
+    return next((r for r in rows if r["method"] == method and abs(float(r["snr_db"]) - snr) < 1e-9), None)
+
+
 def _rate(rows, method, snr) -> float:
-    for r in rows:
-        if r["method"] == method and abs(float(r["snr_db"]) - snr) < 1e-9:
-            return float(r["sum_rate_mean"])
-    return math.nan
+    r = _cell(rows, method, snr)
+    return math.nan if r is None else float(r["sum_rate_mean"])
 
 
 def _seconds(rows, method, snr) -> float:
-    for r in rows:
-        if r["method"] == method and abs(float(r["snr_db"]) - snr) < 1e-9:
-            return float(r["seconds"]) / float(r["channels"])
-    return math.nan
+    r = _cell(rows, method, snr)
+    return math.nan if r is None else float(r["seconds"]) / float(r["channels"])
 
 
 def _not_run(text: str, reference: str, why: str) -> Claim:
@@ -289,76 +289,38 @@ def reproduce(
 def _claims_at_10db(claims, r, joint, ssca) -> None:
     sep, one, hb, bb = (r.get(n, math.nan) for n in ("jcehb-separate", "jcehb-one-stage", "hbdun", "jcehb-blackbox"))
     s16 = r.get("rls-ssca-16", math.nan)
-    if math.isfinite(joint) and math.isfinite(ssca):
-        claims.append(
-            check(
-                "B1: Joint NN >= 0.98 x RLS-SSCA (90 pilots, 70 SCA) at 10 dB",
-                ">= 1",
-                joint / ssca,
-                at_least=0.98,
-                measured=f"{joint / ssca:.3f} ({joint:.2f} / {ssca:.2f})",
-            )
-        )
-    if math.isfinite(joint) and math.isfinite(s16):
-        claims.append(
-            check(
-                "B1 (pilot-matched reference): Joint NN >= 0.98 x RLS-SSCA with 16 pilots at 10 dB",
-                ">= 1",
-                joint / s16,
-                at_least=0.98,
-                measured=f"{joint / s16:.3f} ({joint:.2f} / {s16:.2f})",
-            )
-        )
-    if math.isfinite(joint) and math.isfinite(sep):
-        claims.append(
-            check(
-                "B1: Joint NN >= 1.01 x Separate NN at 10 dB",
-                "Joint > Separate",
-                joint / sep,
-                at_least=1.01,
-                measured=f"{joint / sep:.3f} ({joint:.2f} / {sep:.2f})",
-            )
-        )
-    if math.isfinite(joint) and math.isfinite(hb):
-        claims.append(
-            check(
-                "B3: HBDUN (perfect CSI) >= Joint NN at 10 dB",
-                "yes",
-                hb - joint,
-                at_least=0.0,
-                measured=f"{hb:.2f} vs {joint:.2f}",
-            )
-        )
-    if math.isfinite(joint) and math.isfinite(bb):
-        claims.append(
-            check(
-                "B4: black-box NN <= 0.90 x Joint NN at 10 dB",
-                "DU >> black box",
-                bb / joint,
-                at_most=0.90,
-                measured=f"{bb / joint:.3f} ({bb:.2f} / {joint:.2f})",
-            )
-        )
-    if math.isfinite(joint) and math.isfinite(s16):
-        claims.append(
-            check(
-                "B6: the 16-layer CEDUN (with HBDUN) beats RLS with 16 pilots (with SCA) at 10 dB",
-                "yes",
-                joint - s16,
-                at_least=0.0,
-                measured=f"{joint:.2f} vs {s16:.2f}",
-            )
-        )
-    if math.isfinite(joint) and math.isfinite(one):
-        claims.append(
-            check(
-                "B9 (Fig. 13): two-stage >= one-stage training at 10 dB (one seed)",
-                "yes",
-                joint - one,
-                at_least=0.0,
-                measured=f"{joint:.2f} vs {one:.2f}",
-            )
-        )
+    # (text, reference, a, b, "ratio" a / b >= bound | "ratio<=" a / b <= bound | "diff" a - b >= bound, bound)
+    rows = (
+        ("B1: Joint NN >= 0.98 x RLS-SSCA (90 pilots, 70 SCA) at 10 dB", ">= 1", joint, ssca, "ratio", 0.98),
+        (
+            "B1 (pilot-matched reference): Joint NN >= 0.98 x RLS-SSCA with 16 pilots at 10 dB",
+            ">= 1",
+            joint,
+            s16,
+            "ratio",
+            0.98,
+        ),
+        ("B1: Joint NN >= 1.01 x Separate NN at 10 dB", "Joint > Separate", joint, sep, "ratio", 1.01),
+        ("B3: HBDUN (perfect CSI) >= Joint NN at 10 dB", "yes", hb, joint, "diff", 0.0),
+        ("B4: black-box NN <= 0.90 x Joint NN at 10 dB", "DU >> black box", bb, joint, "ratio<=", 0.90),
+        (
+            "B6: the 16-layer CEDUN (with HBDUN) beats RLS with 16 pilots (with SCA) at 10 dB",
+            "yes",
+            joint,
+            s16,
+            "diff",
+            0.0,
+        ),
+        ("B9 (Fig. 13): two-stage >= one-stage training at 10 dB (one seed)", "yes", joint, one, "diff", 0.0),
+    )
+    for text, ref, a, b, kind, bound in rows:
+        if not (math.isfinite(a) and math.isfinite(b)):
+            continue
+        if kind == "diff":
+            claims.append(check(text, ref, a - b, at_least=bound, measured=f"{a:.2f} vs {b:.2f}"))
+        else:
+            lo, hi = (bound, None) if kind == "ratio" else (None, bound)
+            claims.append(check(text, ref, a / b, at_least=lo, at_most=hi, measured=f"{a / b:.3f} ({a:.2f} / {b:.2f})"))
 
 
 def _claims_over_snr(claims, rows, fams, snrs) -> None:
