@@ -31,7 +31,8 @@ import math
 import torch
 
 from .._ops import abs2
-from .._validation import check_int, check_one_of
+from .._validation import check_one_of
+from ..constraints import quantize_phase
 
 __all__ = [
     "analog_from_phases",
@@ -39,7 +40,6 @@ __all__ = [
     "mmse_combiner_eq",
     "noise_gram",
     "normalized_noise",
-    "quantize_phases",
     "stack_users",
     "stream_gains",
     "stream_mse",
@@ -52,24 +52,10 @@ __all__ = [
 NOISE_MODES = ("exact", "identity")
 
 
-def quantize_phases(phases: torch.Tensor, bits: int | None) -> torch.Tensor:
-    """Uniform ``bits``-bit phase quantisation ``(2 pi / 2^b) round(phi 2^b / (2 pi))`` (JCEHB s4.15);
-    ``None`` returns the phases unchanged.
-
-    Example:
-        >>> quantize_phases(torch.tensor([0.1, 1.7, 3.0]), 2)
-        tensor([0.0000, 1.5708, 3.1416])
-    """
-    if bits is None:
-        return phases
-    b = check_int("bits", bits, 1, 24)
-    step = 2 * math.pi / 2**b
-    return torch.round(phases / step) * step
-
-
 def analog_from_phases(phases: torch.Tensor, bits: int | None = None) -> torch.Tensor:
     """A unit-modulus analog matrix ``exp(j phi) / sqrt(rows)`` ``[..., N, M]`` from real phases
-    ``[..., N, M]`` (JCEHB eqs. 7b/7c and 18), optionally quantised to ``bits`` bits.
+    ``[..., N, M]`` (JCEHB eqs. 7b/7c and 18), optionally quantised to ``bits`` bits
+    (:func:`beamlearn.constraints.quantize_phase`: the nearest of the ``2^bits`` uniform levels, s4.15).
 
     Example:
         >>> f = analog_from_phases(torch.zeros(4, 2))
@@ -81,8 +67,8 @@ def analog_from_phases(phases: torch.Tensor, bits: int | None = None) -> torch.T
     """
     if phases.is_complex():
         raise ValueError("phases must be a real tensor of angles in radians")
-    q = quantize_phases(phases, bits)
-    return torch.polar(torch.full_like(q, 1.0 / math.sqrt(q.shape[-2])), q)
+    f = torch.polar(torch.full_like(phases, 1.0 / math.sqrt(phases.shape[-2])), phases)
+    return f if bits is None else quantize_phase(f, bits, modulus=1.0 / math.sqrt(phases.shape[-2]))
 
 
 def equivalent_channel(h: torch.Tensor, f_rf: torch.Tensor, w_rf: torch.Tensor) -> torch.Tensor:
